@@ -1,0 +1,116 @@
+// Typed access to the tile server's JSON routes, and its error messages.
+
+export interface RenderPreset {
+  title?: string;
+  quality: string;
+  bands?: string[];
+  min?: number;
+  max?: number;
+}
+
+export interface CollectionSummary {
+  id: string;
+  title?: string;
+}
+
+export interface Collection extends CollectionSummary {
+  item_count: number;
+  bounds: [number, number, number, number];
+  center: [number, number, number];
+  minzoom: number;
+  maxzoom: number;
+  datetime: [string | null, string | null];
+  bands: string[];
+  default: { quality: string; bands: string[]; min: number; max: number };
+  renders?: Record<string, RenderPreset>;
+}
+
+export interface Item {
+  id: string;
+  properties: { datetime: string | null; "eo:cloud_cover"?: number };
+}
+
+export interface PointItem {
+  id: string;
+  index: number;
+  datetime: string | null;
+  quality: number | null;
+  values: Record<string, number | null>;
+}
+
+export interface PointResult {
+  coordinates: [number, number];
+  winner: { id: string; index: number; datetime: string | null } | null;
+  values: Record<string, number | null>;
+  items: PointItem[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+interface ValidationIssue {
+  loc?: (string | number)[];
+  msg?: string;
+}
+
+/** The human-readable message of an error body: FastAPI's `detail` (a string or a list of issues). */
+export function errorMessage(body: unknown, status: number, statusText = ""): string {
+  const detail = (body as { detail?: unknown } | null)?.detail;
+  if (typeof detail === "string" && detail) return detail;
+  if (Array.isArray(detail) && detail.length > 0) {
+    return (detail as ValidationIssue[])
+      .map((issue) => {
+        const where = (issue.loc ?? []).filter((part) => part !== "query").join(".");
+        return where ? `${where}: ${issue.msg ?? ""}` : (issue.msg ?? "");
+      })
+      .join("; ");
+  }
+  return `HTTP ${status}${statusText ? ` ${statusText}` : ""}`;
+}
+
+/** An ApiError built from a failed response's body (JSON `detail` if any). */
+export async function responseError(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => "");
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  return new ApiError(errorMessage(body, response.status, response.statusText), response.status);
+}
+
+async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  if (!response.ok) throw await responseError(response);
+  return (await response.json()) as T;
+}
+
+export async function fetchCollections(url: string): Promise<CollectionSummary[]> {
+  return (await getJson<{ collections: CollectionSummary[] }>(url)).collections;
+}
+
+export function fetchCollection(url: string): Promise<Collection> {
+  return getJson<Collection>(url);
+}
+
+export async function fetchItems(url: string, signal?: AbortSignal): Promise<Item[]> {
+  return (await getJson<{ features: Item[] }>(url, signal)).features;
+}
+
+export function fetchPoint(url: string, signal?: AbortSignal): Promise<PointResult> {
+  return getJson<PointResult>(url, signal);
+}
+
+/** Requests one tile to validate a layer's parameters; throws the server's message if rejected. */
+export async function checkTile(url: string, signal?: AbortSignal): Promise<void> {
+  const response = await fetch(url, { signal });
+  if (!response.ok) throw await responseError(response);
+}

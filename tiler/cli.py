@@ -1,0 +1,75 @@
+"""Command line: ``tiler serve``, ``tiler demo``, ``tiler index``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from tiler import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tiler")
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def cli(verbose: bool) -> None:
+    """qualitymosaic: exact per-pixel quality mosaics as map tiles."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+def serve(paths: tuple[Path, ...], host: str, port: int, workers: int) -> None:
+    """Serve STAC collections in PATHS (no PATH: the built-in demo collection)."""
+    import os
+
+    import uvicorn
+
+    from tiler.settings import Settings
+
+    settings = Settings()
+    if paths:
+        settings = settings.model_copy(update={"collections": [p.resolve() for p in paths]})
+    if workers > 1:
+        # workers import the app factory and read the settings from the environment
+        os.environ["TILER_COLLECTIONS"] = _json_list(settings.collections)
+        if not settings.collections:
+            from tiler.demo import ensure_demo
+
+            os.environ["TILER_COLLECTIONS"] = _json_list([ensure_demo(settings.demo_dir)])
+        uvicorn.run("tiler.main:create_app", factory=True, host=host, port=port, workers=workers)
+        return
+    from tiler.main import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def _json_list(paths: list[Path]) -> str:
+    import json
+
+    return json.dumps([str(p) for p in paths])
+
+
+@cli.command()
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to create the demo in (default: the user cache).",
+)
+def demo(output: Path | None) -> None:
+    """Create the built-in demo collection and print the path of its collection file."""
+    from tiler.demo import ensure_demo
+
+    click.echo(str(ensure_demo(output)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

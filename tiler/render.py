@@ -1,0 +1,193 @@
+"""Visualisation and encoding.
+
+Earth Engine's min/max/gamma/palette and titiler's rescale/colormap, encoded by titiler's
+``render_image``.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy
+from rio_tiler.colormap import parse_color
+from rio_tiler.errors import InvalidDatatypeWarning
+from rio_tiler.models import ImageData
+from rio_tiler.types import ColorMapType
+from titiler.core.resources.enums import ImageType
+from titiler.core.utils import render_image
+
+from tiler.errors import InvalidVisualisation
+
+
+class Format(enum.StrEnum):
+    """Output formats."""
+
+    png = "png"
+    jpeg = "jpeg"
+    jpg = "jpg"
+    webp = "webp"
+    tif = "tif"
+    npy = "npy"
+
+    @property
+    def raw(self) -> bool:
+        """Raw formats carry values, not colours."""
+        return self in (Format.tif, Format.npy)
+
+    @property
+    def image_type(self) -> ImageType:
+        """Titiler's enum member."""
+        return ImageType[self.value]
+
+
+@dataclass(frozen=True)
+class Visualisation:
+    """How to turn output bands into colours."""
+
+    min: tuple[float, ...] | None = None
+    max: tuple[float, ...] | None = None
+    gamma: tuple[float, ...] | None = None
+    palette: tuple[str, ...] | None = None
+    rescale: tuple[tuple[float, float], ...] | None = None
+    colormap: ColorMapType | None = None
+    color_formula: str | None = None
+
+    def check(self, nbands: int) -> None:
+        """Validate against the number of output bands.
+
+        Raises:
+            InvalidVisualisation: counts or ranges that do not fit.
+        """
+        for name in ("min", "max", "gamma"):
+            values = getattr(self, name)
+            if values is not None and len(values) not in (1, nbands):
+                raise InvalidVisualisation(
+                    f"{name} has {len(values)} values; give one value or one per band "
+                    f"({nbands} bands)"
+                )
+        if (self.min is None) != (self.max is None):
+            raise InvalidVisualisation("min and max go together: give both or neither")
+        if self.min is not None and self.max is not None:
+            lo, hi = _per_band(self.min, nbands), _per_band(self.max, nbands)
+            for i, (a, b) in enumerate(zip(lo, hi, strict=True)):
+                if a > b:
+                    raise InvalidVisualisation(
+                        f"min ({a:g}) is greater than max ({b:g}) for band {i + 1}; "
+                        "min must be <= max"
+                    )
+        if self.gamma is not None and any(g <= 0 for g in self.gamma):
+            raise InvalidVisualisation("gamma must be > 0")
+        if self.gamma is not None and self.min is None and self.rescale is None:
+            raise InvalidVisualisation("gamma needs min and max")
+        if (self.palette or self.colormap) and nbands != 1:
+            raise InvalidVisualisation(
+                f"palette/colormap apply to a single band; the request has {nbands} bands"
+            )
+        if self.palette and self.colormap:
+            raise InvalidVisualisation("give palette or colormap_name/colormap, not both")
+
+
+def parse_palette(values: Sequence[str]) -> tuple[str, ...]:
+    """Validate palette colours (hex ``rrggbb``/``#rrggbb``/``rgb``, with optional alpha).
+
+    Raises:
+        InvalidVisualisation: a colour that is not hex.
+    """
+    out = []
+    for raw in values:
+        c = raw.strip().lstrip("#")
+        if len(c) not in (3, 4, 6, 8) or any(ch not in "0123456789abcdefABCDEF" for ch in c):
+            raise InvalidVisualisation(
+                f"palette colour {raw!r} is not hex: use e.g. palette=440154,21918c,fde725"
+            )
+        out.append(c)
+    if len(out) < 1:
+        raise InvalidVisualisation("palette needs at least one colour")
+    return tuple(out)
+
+
+def _per_band(values: Sequence[float], n: int) -> list[float]:
+    return list(values) * n if len(values) == 1 else list(values)
+
+
+def palette_colormap(palette: Sequence[str]) -> dict[int, tuple[int, int, int, int]]:
+    """A 256-entry colormap interpolating ``palette`` linearly (as Earth Engine does)."""
+    colors = numpy.array(
+        [
+            parse_color("#" + (c if len(c) not in (3, 4) else "".join(ch * 2 for ch in c)))
+            for c in palette
+        ],
+        dtype="float64",
+    )
+    if len(colors) == 1:
+        colors = numpy.vstack([colors, colors])
+    pos = numpy.linspace(0, 255, len(colors))
+    steps = numpy.arange(256)
+    table = numpy.stack([numpy.interp(steps, pos, colors[:, k]) for k in range(4)], axis=1)
+    table = numpy.round(table).astype("uint8")
+    return {i: tuple(int(v) for v in table[i]) for i in range(256)}  # type: ignore[misc]
+
+
+def stretch(
+    image: ImageData,
+    mins: Sequence[float],
+    maxs: Sequence[float],
+    gamma: Sequence[float] | None = None,
+) -> ImageData:
+    """Earth Engine's linear stretch: ``((v - min) / (max - min)) ** (1 / gamma)`` to 0..255.
+
+    Args:
+        image: raw output bands.
+        mins: one value or one per band.
+        maxs: one value or one per band.
+        gamma: optional gamma per band (or one).
+
+    Returns:
+        An uint8 image with the same mask.
+    """
+    n = image.count
+    lo = numpy.array(_per_band(mins, n), dtype="float64")[:, None, None]
+    hi = numpy.array(_per_band(maxs, n), dtype="float64")[:, None, None]
+    span = numpy.where(hi > lo, hi - lo, 1.0)
+    x = (image.array.data.astype("float64") - lo) / span
+    x = numpy.clip(numpy.where(hi > lo, x, (image.array.data > lo).astype("float64")), 0, 1)
+    if gamma is not None:
+        g = numpy.array(_per_band(gamma, n), dtype="float64")[:, None, None]
+        x = x ** (1.0 / g)
+    data = numpy.round(x * 255.0).astype("uint8")
+    return ImageData(
+        numpy.ma.MaskedArray(data, mask=numpy.ma.getmaskarray(image.array)),
+        bounds=image.bounds,
+        crs=image.crs,
+        band_names=image.band_names,
+    )
+
+
+def encode(image: ImageData, fmt: Format, vis: Visualisation) -> tuple[bytes, str]:
+    """Apply ``vis`` (image formats only) and encode with titiler's ``render_image``.
+
+    Returns:
+        (content, media type).
+    """
+    colormap = vis.colormap
+    if not fmt.raw:
+        if vis.min is not None and vis.max is not None:
+            image = stretch(image, vis.min, vis.max, vis.gamma)
+        elif vis.rescale:
+            image.rescale([(float(r[0]), float(r[1])) for r in vis.rescale])
+            if vis.gamma is not None:
+                image = stretch(image, [0], [255], vis.gamma)
+        if vis.palette:
+            colormap = palette_colormap(vis.palette)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InvalidDatatypeWarning)
+            return render_image(
+                image,
+                output_format=fmt.image_type,
+                colormap=colormap,
+                color_formula=vis.color_formula,
+            )
+    return render_image(image, output_format=fmt.image_type)

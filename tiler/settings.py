@@ -1,0 +1,52 @@
+"""Server settings, read from the environment with the ``TILER_`` prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All knobs of the server. Every field can be set as ``TILER_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TILER_", env_file=None, extra="ignore")
+
+    collections: list[Path] = Field(
+        default_factory=list,
+        description="STAC collection files to serve; empty means the built-in demo.",
+    )
+    demo_dir: Path | None = Field(
+        default=None,
+        description="Where the demo collection is created (default: user cache).",
+    )
+    read_threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Threads reading items concurrently per request.",
+    )
+    max_items_per_tile: int = Field(
+        default=500,
+        ge=1,
+        description="Tiles whose filtered item count exceeds this get 413.",
+    )
+    max_tile_size: int = Field(
+        default=1024, ge=64, description="Largest tile edge in pixels (tilesize x scale)."
+    )
+    max_export_pixels: int = Field(
+        default=4096 * 4096,
+        ge=1,
+        description="Largest export (width x height) in pixels.",
+    )
+    item_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds after which one item's read is given up."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"], description="Origins allowed by CORS."
+    )
+    cache_control: str = Field(
+        default="public, max-age=3600", description="Cache-Control header of tiles."
+    )
+    root_path: str = Field(default="", description="ASGI root path behind a proxy.")
