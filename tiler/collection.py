@@ -151,16 +151,24 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def item_bands(assets: dict[str, dict[str, Any]], base: Path) -> dict[str, Band]:
+def item_bands(
+    assets: dict[str, dict[str, Any]], base: Path, layouts: dict[str, list[str]] | None = None
+) -> dict[str, Band]:
     """Bands of an item from its asset dicts (single-band: name = asset key).
+
+    An asset that declares neither ``raster:bands`` nor ``eo:bands`` is opened once per
+    asset key (the first item's file) to learn its band count and descriptions; items of
+    one collection share that layout through ``layouts``.
 
     Args:
         assets: the item's ``assets`` mapping (STAC dicts).
         base: folder against which relative hrefs are resolved.
+        layouts: band names per undeclared asset key, filled and reused across items.
 
     Returns:
         Bands by name, single-band assets first, then bands of multi-band assets.
     """
+    layouts = {} if layouts is None else layouts
     single: dict[str, Band] = {}
     multi: dict[str, Band] = {}
     for key, asset in assets.items():
@@ -179,6 +187,12 @@ def item_bands(assets: dict[str, dict[str, Any]], base: Path) -> dict[str, Band]
         raster = asset.get("raster:bands") or []
         eo = asset.get("eo:bands") or asset.get("bands") or []
         count = max(len(raster), len(eo))
+        described: list[str] = []
+        if count == 0:
+            if key not in layouts:
+                layouts[key] = _band_descriptions(path)
+            described = layouts[key]
+            count = len(described)
         if count <= 1:
             info = raster[0] if raster else {}
             single[key] = Band(
@@ -190,7 +204,7 @@ def item_bands(assets: dict[str, dict[str, Any]], base: Path) -> dict[str, Band]
                 offset=_number(info.get("offset")),
             )
             continue
-        names = [b.get("name") for b in eo] if eo else []
+        names = [b.get("name") for b in eo] if eo else described
         if not names or not all(names):
             names = _band_descriptions(path) or [f"{key}_b{i + 1}" for i in range(count)]
         for i, name in enumerate(names):
@@ -211,7 +225,7 @@ def item_bands(assets: dict[str, dict[str, Any]], base: Path) -> dict[str, Band]
     return single
 
 
-def make_item(d: dict[str, Any], base: Path) -> Item:
+def make_item(d: dict[str, Any], base: Path, layouts: dict[str, list[str]] | None = None) -> Item:
     """Build an :class:`Item` from a STAC item dict (validated through pystac).
 
     Args:
@@ -243,7 +257,7 @@ def make_item(d: dict[str, Any], base: Path) -> Item:
         )
     else:
         raise CollectionLoadError(f"item {item.id!r} has neither geometry nor bbox")
-    bands = item_bands(d.get("assets", {}), base)
+    bands = item_bands(d.get("assets", {}), base, layouts)
     if not bands:
         raise CollectionLoadError(f"item {item.id!r} has no raster asset")
     props = dict(d.get("properties", {}))
@@ -312,8 +326,9 @@ def load_collection(path: Path | str, collection_id: str | None = None) -> Colle
     base = path.parent.resolve()
     items: list[Item] = []
     ids: set[str] = set()
+    layouts: dict[str, list[str]] = {}
     for d in dicts:
-        item = make_item(d, base)
+        item = make_item(d, base, layouts)
         if item.id in ids:
             raise CollectionLoadError(f"{path.name}: duplicate item id {item.id!r}")
         ids.add(item.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numexpr
 import numpy
@@ -61,6 +62,9 @@ _NODES: tuple[type[ast.AST], ...] = (
 
 MAX_LENGTH = 2000
 
+#: Named constants usable in expressions (``where(fmask > 3, nan, NDVI)`` excludes pixels).
+CONSTANTS: dict[str, float] = {"nan": float("nan"), "inf": float("inf")}
+
 
 @dataclass(frozen=True)
 class Expression:
@@ -68,6 +72,7 @@ class Expression:
 
     text: str
     bands: tuple[str, ...]
+    constants: tuple[str, ...] = ()
 
     def evaluate(self, values: Mapping[str, numpy.ndarray]) -> numpy.ndarray:
         """Evaluate over float64 arrays keyed by band name; the result is float64.
@@ -78,9 +83,13 @@ class Expression:
         Returns:
             The expression's value per element, as float64 (NaN/inf kept as computed).
         """
-        local = {name: numpy.asarray(values[name], dtype="float64") for name in self.bands}
+        local: dict[str, Any] = {
+            name: numpy.asarray(values[name], dtype="float64") for name in self.bands
+        }
         if len(self.bands) == 1 and self.text.strip() == self.bands[0]:
             return local[self.bands[0]]
+        for name in self.constants:
+            local[name] = numpy.float64(CONSTANTS[name])
         result = numexpr.evaluate(self.text, local_dict=local, global_dict={})
         return numpy.asarray(result).astype("float64", copy=False)
 
@@ -119,6 +128,7 @@ def parse(text: str, bands: Sequence[str]) -> Expression:
         ) from None
 
     used: list[str] = []
+    constants: list[str] = []
     known = set(bands)
     for node in ast.walk(tree):
         if not isinstance(node, _NODES):
@@ -156,6 +166,10 @@ def parse(text: str, bands: Sequence[str]) -> Expression:
     }
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in function_names:
+            if node.id in CONSTANTS and node.id not in known:
+                if node.id not in constants:
+                    constants.append(node.id)
+                continue
             if node.id not in known:
                 raise InvalidQualityExpression(
                     f"quality expression {text!r}: unknown band {node.id!r}; "
@@ -170,9 +184,11 @@ def parse(text: str, bands: Sequence[str]) -> Expression:
         )
     # numexpr must compile it too (catches e.g. wrong function arity).
     try:
-        numexpr.NumExpr(text.strip(), signature=[(name, numpy.float64) for name in used])
+        numexpr.NumExpr(
+            text.strip(), signature=[(name, numpy.float64) for name in [*used, *constants]]
+        )
     except Exception as exc:  # numexpr raises several types for bad input
         raise InvalidQualityExpression(
             f"quality expression {text!r} cannot be evaluated: {exc}"
         ) from None
-    return Expression(text=text.strip(), bands=tuple(used))
+    return Expression(text=text.strip(), bands=tuple(used), constants=tuple(constants))

