@@ -6,9 +6,9 @@ import numpy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rio_tiler.models import ImageData
 from rio_tiler.mosaic.methods.base import MosaicMethodBase
 from rio_tiler.mosaic.reader import mosaic_reader
-from rio_tiler.models import ImageData
 
 from tiler.mosaic import NO_WINNER, QualityMosaicMethod
 

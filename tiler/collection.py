@@ -231,6 +231,7 @@ def make_item(d: dict[str, Any], base: Path, layouts: dict[str, list[str]] | Non
     Args:
         d: the STAC item as a dict.
         base: folder against which relative hrefs are resolved.
+        layouts: band layouts of undeclared assets, shared across a collection's items.
 
     Returns:
         The item.
