@@ -7,11 +7,14 @@ Earth Engine's min/max/gamma/palette and titiler's rescale/colormap, encoded by 
 from __future__ import annotations
 
 import enum
+import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy
+from rasterio.enums import ColorInterp
+from rasterio.io import MemoryFile
 from rio_tiler.colormap import parse_color
 from rio_tiler.errors import InvalidDatatypeWarning
 from rio_tiler.models import ImageData
@@ -190,4 +193,39 @@ def encode(image: ImageData, fmt: Format, vis: Visualisation) -> tuple[bytes, st
                 colormap=colormap,
                 color_formula=vis.color_formula,
             )
-    return render_image(image, output_format=fmt.image_type)
+    return encode_raw(image, fmt), fmt.image_type.mediatype
+
+
+def encode_raw(image: ImageData, fmt: Format) -> bytes:
+    """Raw values and a validity band (255 = valid, 0 = masked) as NPY or GeoTIFF.
+
+    The GeoTIFF carries the band names as descriptions and the validity band as alpha.
+    """
+    data = image.array.data
+    valid = ~numpy.ma.getmaskarray(image.array).any(axis=0)
+    alpha = numpy.where(valid, 255, 0).astype(data.dtype)
+    if fmt is Format.npy:
+        with io.BytesIO() as bio:
+            numpy.save(bio, numpy.concatenate([data, alpha[None]]))
+            return bio.getvalue()
+    count, height, width = data.shape
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count + 1,
+        "dtype": data.dtype.name,
+        "crs": image.crs,
+        "transform": image.transform,
+        "compress": "deflate",
+        "tiled": width >= 256 and height >= 256,
+    }
+    with MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(data, indexes=list(range(1, count + 1)))
+            dst.write(alpha, count + 1)
+            dst.colorinterp = [ColorInterp.gray] * count + [ColorInterp.alpha]
+            for i, name in enumerate(image.band_names):
+                dst.set_band_description(i + 1, name)
+            dst.set_band_description(count + 1, "valid")
+        return mem.read()
