@@ -71,5 +71,85 @@ def demo(output: Path | None) -> None:
     click.echo(str(ensure_demo(output)))
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Collection file to write (hrefs are relative to it).",
+)
+@click.option(
+    "--collection",
+    "collection_id",
+    default=None,
+    help="Collection id (default: the output file's stem).",
+)
+@click.option(
+    "--group",
+    "group_pattern",
+    default=None,
+    help="Regex on file paths with groups (?P<item>...) and (?P<band>...).",
+)
+@click.option(
+    "--datetime-pattern",
+    default=None,
+    help="Regex with a (?P<date>...) group, matched on the path.",
+)
+@click.option("--datetime-format", default=None, help="strptime format of the date group.")
+@click.option(
+    "--datetime",
+    "fixed_datetime",
+    default=None,
+    help="RFC 3339 datetime for items whose date cannot be found otherwise.",
+)
+@click.option(
+    "--property",
+    "properties",
+    multiple=True,
+    metavar="KEY=JSON",
+    help="Extra item property (repeatable), e.g. --property platform='\"landsat-8\"'.",
+)
+def index(
+    paths: tuple[Path, ...],
+    output: Path,
+    collection_id: str | None,
+    group_pattern: str | None,
+    datetime_pattern: str | None,
+    datetime_format: str | None,
+    fixed_datetime: str | None,
+    properties: tuple[str, ...],
+) -> None:
+    """Build a STAC ItemCollection from COG files or folders (one item per scene)."""
+    import json
+
+    from tiler.index import IndexingError, build_item_collection
+
+    props: dict[str, object] = {}
+    for entry in properties:
+        key, sep, value = entry.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{entry!r}: expected KEY=JSON", param_hint="--property")
+        try:
+            props[key] = json.loads(value)
+        except json.JSONDecodeError:
+            props[key] = value
+    try:
+        fc = build_item_collection(
+            list(paths),
+            output=output,
+            collection_id=collection_id,
+            group_pattern=group_pattern,
+            datetime_pattern=datetime_pattern,
+            datetime_format=datetime_format,
+            datetime=fixed_datetime,
+            properties=props or None,
+        )
+    except IndexingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{output}: {len(fc['features'])} items")
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()

@@ -11,9 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
+from titiler.core.factory import TMSFactory
 
 from tiler import __version__, errors
 from tiler.collection import Collection, load_collections
+from tiler.export import router as export_router
+from tiler.maps import router as maps_router
+from tiler.point import router as point_router
 from tiler.routes import router
 from tiler.settings import Settings
 
@@ -76,6 +80,10 @@ def create_app(
     )
     errors.install(app)
     app.include_router(router)
+    app.include_router(maps_router)
+    app.include_router(point_router)
+    app.include_router(export_router)
+    app.include_router(TMSFactory().router, tags=["Tiling Schemes"])
 
     @app.get("/healthz", summary="Health check", tags=["health"])
     def healthz() -> dict[str, object]:

@@ -183,6 +183,13 @@ def encode(image: ImageData, fmt: Format, vis: Visualisation) -> tuple[bytes, st
             image.rescale([(float(r[0]), float(r[1])) for r in vis.rescale])
             if vis.gamma is not None:
                 image = stretch(image, [0], [255], vis.gamma)
+        if image.array.dtype != numpy.uint8:
+            # no stretch asked for: integers span their type's range, floats 0..1
+            if numpy.issubdtype(image.array.dtype, numpy.integer):
+                info = numpy.iinfo(image.array.dtype)
+                image = stretch(image, [float(info.min)], [float(info.max)])
+            else:
+                image = stretch(image, [0.0], [1.0])
         if vis.palette:
             colormap = palette_colormap(vis.palette)
         with warnings.catch_warnings():

@@ -24,6 +24,7 @@ from tiler.dependencies import (
 from tiler.errors import BadRequest, TileNotFound
 from tiler.reader import MosaicStats
 from tiler.render import Format, encode
+from tiler.search import select
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,38 @@ def describe_collection(
 ) -> dict[str, Any]:
     """Bounds, item count, date range, band names, default visualisation, presets."""
     return collection_summary(collection, request)
+
+
+@router.get("/collections/{collection_id}/items", summary="Items a request selects")
+def list_items(
+    request: Request,
+    collection: Annotated[Collection, Depends(get_collection)],
+    search: Annotated[SearchParams, Depends()],
+    limit: Annotated[int, Query(ge=1, le=1000, description="Items per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> dict[str, Any]:
+    """The STAC items the filters select, in collection order (the mosaic's tie order)."""
+    items = select(collection, search.search(), None)
+    page = items[offset : offset + limit]
+    links = []
+    if offset + limit < len(items):
+        params = dict(request.query_params)
+        params["offset"] = str(offset + limit)
+        links.append({"rel": "next", "href": str(request.url.replace_query_params(**params))})
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                **it.stac,
+                "collection": collection.id,
+                "properties": {**it.stac.get("properties", {}), "qualitymosaic:index": offset + i},
+            }
+            for i, it in enumerate(page)
+        ],
+        "numberMatched": len(items),
+        "numberReturned": len(page),
+        "links": links,
+    }
 
 
 def stats_headers(stats: MosaicStats) -> dict[str, str]:

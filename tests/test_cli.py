@@ -1,0 +1,85 @@
+"""The command line: ``tiler index`` on real folders serves a mosaic equal to the oracle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import morecantile
+import numpy
+import pystac
+import pytest
+from click.testing import CliRunner
+
+from tiler.backend import CollectionBackend
+from tiler.cli import cli
+from tiler.collection import load_collection
+from tiler.expression import parse
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+WMQ = morecantile.tms.get("WebMercatorQuad")
+
+
+@pytest.fixture(scope="module")
+def l8(tmp_path_factory):
+    folder = SHARED / "gdalcubes_L8NY18"
+    if not folder.is_dir():
+        pytest.skip("shared data not present")
+    out = tmp_path_factory.mktemp("l8") / "l8ny18.json"
+    result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_index_writes_stac_items(l8):
+    fc = json.loads(l8.read_text())
+    items = [pystac.Item.from_dict(f) for f in fc["features"]]
+    assert len(items) == 19
+    assert {i.datetime.date() for i in items} >= {dt.date(2018, 1, 31), dt.date(2018, 12, 17)}
+    assert all(len(i.assets) == 12 for i in items)
+
+
+def test_indexed_landsat_with_shifted_grids_equals_oracle(l8, oracle, tile_reader):
+    col = load_collection(l8)
+    assert col.id == "l8ny18" and "BQA" in col.bands
+    backend = CollectionBackend(col, pool=ThreadPoolExecutor(2), threads=2)
+    # cloud confidence (BQA bits 5-6) as negative quality; fill (BQA == 1) never wins
+    expr = parse("where(BQA == 1, nan, -(floor(BQA / 32) % 4))", col.bands)
+
+    def fn(v):
+        b = v["BQA"]
+        return numpy.where(b == 1, numpy.nan, -(numpy.floor(b / 32) % 4))
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    out = ["B4", "B3", "B2", "BQA", "_index", "_date"]
+    checked = 0
+    for t in [WMQ.tile(-74.3, 40.6, 7), WMQ.tile(-73.6, 40.9, 8), WMQ.tile(-74.9, 40.2, 8)]:
+        items = backend.assets_for_tile(t.x, t.y, t.z)
+        assert len(items) >= 5
+        img, stats = backend.tile(t.x, t.y, t.z, quality=expr, bands=out)
+        reads = [
+            tile_reader({k: b.href for k, b in it.bands.items()}, t.x, t.y, t.z) for it in items
+        ]
+        days = [(it.datetime - epoch).total_seconds() / 86400 for it in items]
+        data, valid = oracle(reads, fn, ["BQA"], out, days)
+        numpy.testing.assert_array_equal(~img.array.mask[0], valid)
+        for i in range(len(out)):
+            numpy.testing.assert_array_equal(img.array.data[i][valid], data[i][valid])
+        checked += int(valid.sum())
+        assert len(stats.used) > 1  # partial overlaps: several scenes contribute
+    assert checked > 10000
+
+
+def test_index_reports_bad_input(tmp_path):
+    result = CliRunner().invoke(cli, ["index", str(tmp_path), "-o", str(tmp_path / "x.json")])
+    assert result.exit_code != 0
+    assert "Error" in result.output
+
+
+def test_demo_command_prints_the_collection_file(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "--output", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    path = Path(result.output.strip())
+    assert path.name == "demo.json" and path.is_file()
