@@ -167,6 +167,50 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
+# a cloudy series: uint8 cloud probability declared in raster:bands (quality -cld <= 0)
+
+
+def _cloudy(root: Path) -> dict[str, Any]:
+    rng = numpy.random.default_rng(7)
+    items = []
+    size = 64
+    yy, xx = numpy.mgrid[0:size, 0:size]
+    for k in range(12):
+        transform = from_origin(ORIGIN[0] + (k % 3) * 40.0, ORIGIN[1], RES, RES)
+        # soft blobs of cloud; items 0 and 1 are clear except a corner; many exact zeros
+        cx, cy, r = rng.uniform(0, size, 2).tolist() + [rng.uniform(10, 40)]
+        d = numpy.hypot(xx - cx, yy - cy)
+        cld = numpy.clip((r - d) * 4, 0, 100).astype("uint8")
+        if k < 2:
+            cld[: size // 3 * (k + 1), : size // 3] = 60
+        ref = numpy.full((size, size), 1000 + k, dtype="uint16")
+        files = {}
+        for name, arr, nodata in (("cld", cld, 255), ("ref", ref, 0)):
+            p = root / f"c{k}" / f"{name}.tif"
+            write_cog(p, arr, transform=transform, crs=CRS, nodata=nodata)
+            files[name] = (p, nodata)
+        when = dt.datetime(2020, 7, 1 + 2 * (k // 2), tzinfo=dt.UTC)
+        it = stac_item(
+            f"c-{k:02d}" if k % 2 else f"c-{k:02d}",
+            when.isoformat(),
+            files,
+            root,
+            {"eo:cloud_cover": float((cld > 0).mean() * 100)},
+            collection="cloudy",
+        )
+        it["assets"]["cld"]["raster:bands"][0]["data_type"] = "uint8"
+        it["assets"]["ref"]["raster:bands"][0]["data_type"] = "uint16"
+        items.append(it)
+    return {"path": write_collection(root / "cloudy.json", items)}
+
+
+@pytest.fixture(scope="session")
+def cloudy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """12 items with uint8 cloud probability (exact zeros where clear), shifted grids."""
+    return _cloudy(tmp_path_factory.mktemp("cloudy"))
+
+
+# ---------------------------------------------------------------------------------------
 # real data
 
 

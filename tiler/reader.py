@@ -9,9 +9,10 @@ output bands only of the items that won at least one pixel.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -241,6 +242,7 @@ class MosaicStats:
     used: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    exited_early: bool = False
 
 
 def run_bounded(
@@ -258,6 +260,22 @@ def run_bounded(
     """
     pending: dict[Future[T], Item] = {}
     source = iter(items)
+    try:
+        yield from _drain(pool, fn, source, pending, window, timeout, on_error)
+    finally:  # the consumer stopped early: drop what has not started
+        for fut in pending:
+            fut.cancel()
+
+
+def _drain(
+    pool: Executor,
+    fn: Callable[[Item], T],
+    source: Iterator[Item],
+    pending: dict[Future[T], Item],
+    window: int,
+    timeout: float,
+    on_error: Callable[[Item, str], None],
+) -> Iterator[tuple[Item, T]]:
     exhausted = False
     while True:
         while not exhausted and len(pending) < window:
@@ -283,6 +301,38 @@ def run_bounded(
             except _ITEM_FAULTS as exc:
                 logger.warning("item %s skipped: %s", item.id, exc)
                 on_error(item, f"{type(exc).__name__}: {exc}")
+
+
+_UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
+
+
+def _declared_dtype(item: Item, name: str) -> str | None:
+    """The ``raster:bands`` data_type the item declares for band ``name``."""
+    for key, asset in item.stac.get("assets", {}).items():
+        raster = asset.get("raster:bands") or []
+        eo = [b.get("name") for b in asset.get("eo:bands") or asset.get("bands") or []]
+        if key == name and len(raster) == 1:
+            return raster[0].get("data_type")
+        if name in eo and eo.index(name) < len(raster):
+            return raster[eo.index(name)].get("data_type")
+    return None
+
+
+def quality_bound(items: Sequence[Item], expression: Expression, opts: ReadOptions) -> float | None:
+    """An upper bound of the quality valid for every item, from declared band types.
+
+    Only unsigned types give a finite range (``-MSK_CLDPRB <= 0``); a band whose type an
+    item does not declare, a nodata override or ``unscale`` give no bound.
+    """
+    if opts.unscale or opts.nodata is not None or not items:
+        return None
+    ranges: dict[str, tuple[float, float]] = {}
+    for name in expression.bands:
+        for item in items:
+            if _declared_dtype(item, name) not in _UNSIGNED:
+                return None
+        ranges[name] = (0.0, math.inf)
+    return expression.upper_bound(ranges)
 
 
 def quality_mosaic(
@@ -325,11 +375,24 @@ def quality_mosaic(
         arrays = read_item(item, expression.bands, grid, opts, reader_options)
         return None if arrays is None else item_quality(arrays, expression)
 
+    method.upper_bound = quality_bound(items, expression, opts)
+    fed = [False] * len(items)
+    unfed = 0  # smallest position not fed yet
     t0 = time.perf_counter()
     for item, quality in run_bounded(pool, phase1, items, window, timeout, skip):
         stats.read += 1
+        i = position[item.id]
         if quality is not None:
-            method.decide(quality, position[item.id])
+            method.decide(quality, i)
+        fed[i] = True
+        while unfed < len(items) and fed[unfed]:
+            unfed += 1
+        # items are submitted in collection order, so every unread item comes after
+        # `unfed`; once each pixel holds the bound from an earlier item, none can win
+        method.note_pending(unfed if unfed < len(items) else None)
+        if method.is_done:
+            stats.exited_early = True
+            break
     t1 = time.perf_counter()
     stats.timings["quality"] = (t1 - t0) * 1000
 

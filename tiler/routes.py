@@ -144,6 +144,7 @@ def stats_headers(stats: MosaicStats) -> dict[str, str]:
         "X-Items-Considered": str(stats.considered),
         "X-Items-Read": str(stats.read),
         "X-Items-Used": str(len(stats.used)),
+        "X-Early-Exit": "1" if stats.exited_early else "0",
         "Server-Timing": ", ".join(f"{k};dur={v:.2f}" for k, v in stats.timings.items()),
     }
     if stats.skipped:
