@@ -72,13 +72,18 @@ def test_npy_tile_equals_oracle(client, synthetic, busy_tile, oracle, tile_reade
     arr = numpy.load(io.BytesIO(r.content))
     assert arr.shape == (6, 256, 256)
     col = load_collection(synthetic["path"])
-    items = [it for it in col.items if it.geometry.intersects(
-        __import__("shapely.geometry", fromlist=["box"]).box(*WMQ.bounds(t)))]
+    items = [
+        it
+        for it in col.items
+        if it.geometry.intersects(
+            __import__("shapely.geometry", fromlist=["box"]).box(*WMQ.bounds(t))
+        )
+    ]
     assert int(r.headers["X-Items-Considered"]) == len(items) >= 3
-    reads = [tile_reader({k: b.href for k, b in it.bands.items()}, t.x, t.y, t.z)
-             for it in items]
-    data, valid = oracle(reads, lambda v: v["q"], ["q"],
-                         ["a", "b", "quality", "_index", "_date"], _days(items))
+    reads = [tile_reader({k: b.href for k, b in it.bands.items()}, t.x, t.y, t.z) for it in items]
+    data, valid = oracle(
+        reads, lambda v: v["q"], ["q"], ["a", "b", "quality", "_index", "_date"], _days(items)
+    )
     numpy.testing.assert_array_equal(arr[-1] != 0, valid)
     numpy.testing.assert_array_equal(arr[:-1][:, valid], data[:, valid])
     assert "quality;dur=" in r.headers["Server-Timing"]
@@ -155,55 +160,112 @@ def test_filters_select_items(client, busy_tile):
 @pytest.mark.parametrize(
     ("path", "params", "status", "says"),
     [
-        pytest.param("/collections/nope", {}, 404, "served collections: test",
-                     id="unknown-collection"),
-        pytest.param("/collections/nope/tiles/WebMercatorQuad/15/1/1.png", {}, 404,
-                     "served collections", id="unknown-collection-tile"),
-        pytest.param("TILE.png", {"bands": "a,zz"}, 400, "bands of test: q, a, b",
-                     id="unknown-band"),
-        pytest.param("TILE.png", {"quality": "zz+1"}, 400, "unknown band 'zz'",
-                     id="unknown-band-in-quality"),
-        pytest.param("TILE.png", {"quality": "q +* 2"}, 400, "not valid",
-                     id="malformed-expression"),
-        pytest.param("TILE.png", {"quality": "__import__('os')"}, 400, "unknown function",
-                     id="code-injection"),
+        pytest.param(
+            "/collections/nope", {}, 404, "served collections: test", id="unknown-collection"
+        ),
+        pytest.param(
+            "/collections/nope/tiles/WebMercatorQuad/15/1/1.png",
+            {},
+            404,
+            "served collections",
+            id="unknown-collection-tile",
+        ),
+        pytest.param(
+            "TILE.png", {"bands": "a,zz"}, 400, "bands of test: q, a, b", id="unknown-band"
+        ),
+        pytest.param(
+            "TILE.png", {"quality": "zz+1"}, 400, "unknown band 'zz'", id="unknown-band-in-quality"
+        ),
+        pytest.param(
+            "TILE.png", {"quality": "q +* 2"}, 400, "not valid", id="malformed-expression"
+        ),
+        pytest.param(
+            "TILE.png",
+            {"quality": "__import__('os')"},
+            400,
+            "unknown function",
+            id="code-injection",
+        ),
         pytest.param("TILE.png", {"quality": "3"}, 400, "reads no band", id="constant-quality"),
-        pytest.param("/collections/test/tiles/WebMercatorQuad/3/100/1.png", {}, 404,
-                     "x must be in 0..7", id="tile-outside-matrix"),
-        pytest.param("/collections/test/tiles/WebMercatorQuad/40/1/1.png", {}, 404,
-                     "allowed 0..24", id="zoom-outside-matrix"),
+        pytest.param(
+            "/collections/test/tiles/WebMercatorQuad/3/100/1.png",
+            {},
+            404,
+            "x must be in 0..7",
+            id="tile-outside-matrix",
+        ),
+        pytest.param(
+            "/collections/test/tiles/WebMercatorQuad/40/1/1.png",
+            {},
+            404,
+            "allowed 0..24",
+            id="zoom-outside-matrix",
+        ),
         pytest.param("TILE.gif", {}, 400, "supported: png, jpeg", id="unsupported-format"),
-        pytest.param("/collections/test/tiles/NoSuchTMS/1/1/1.png", {}, 404,
-                     "WebMercatorQuad", id="unsupported-tms"),
-        pytest.param("TILE.png", {"min": "5", "max": "1"}, 400, "min must be <= max",
-                     id="min-greater-than-max"),
-        pytest.param("TILE.png", {"min": "1,2", "max": "3,4"}, 400, "one value or one per band",
-                     id="min-count"),
-        pytest.param("TILE.png", {"min": "a", "max": "1"}, 400, "expected a number",
-                     id="min-not-a-number"),
-        pytest.param("TILE.png", {"bands": "a,b,q", "palette": "ff0000"}, 400,
-                     "single band", id="palette-multiband"),
-        pytest.param("TILE.png", {"bands": "a", "palette": "zzzzzz"}, 400, "not hex",
-                     id="palette-not-hex"),
-        pytest.param("TILE.png", {"gamma": "-1", "min": 0, "max": 1}, 400, "gamma must be > 0",
-                     id="gamma-negative"),
+        pytest.param(
+            "/collections/test/tiles/NoSuchTMS/1/1/1.png",
+            {},
+            404,
+            "WebMercatorQuad",
+            id="unsupported-tms",
+        ),
+        pytest.param(
+            "TILE.png",
+            {"min": "5", "max": "1"},
+            400,
+            "min must be <= max",
+            id="min-greater-than-max",
+        ),
+        pytest.param(
+            "TILE.png",
+            {"min": "1,2", "max": "3,4"},
+            400,
+            "one value or one per band",
+            id="min-count",
+        ),
+        pytest.param(
+            "TILE.png", {"min": "a", "max": "1"}, 400, "expected a number", id="min-not-a-number"
+        ),
+        pytest.param(
+            "TILE.png",
+            {"bands": "a,b,q", "palette": "ff0000"},
+            400,
+            "single band",
+            id="palette-multiband",
+        ),
+        pytest.param(
+            "TILE.png", {"bands": "a", "palette": "zzzzzz"}, 400, "not hex", id="palette-not-hex"
+        ),
+        pytest.param(
+            "TILE.png",
+            {"gamma": "-1", "min": 0, "max": 1},
+            400,
+            "gamma must be > 0",
+            id="gamma-negative",
+        ),
         pytest.param("TILE.png", {"datetime": "yesterday"}, 400, "RFC 3339", id="bad-datetime"),
-        pytest.param("TILE.png", {"datetime": "2021-07-01/2021-06-01"}, 400, "start is after",
-                     id="datetime-reversed"),
+        pytest.param(
+            "TILE.png",
+            {"datetime": "2021-07-01/2021-06-01"},
+            400,
+            "start is after",
+            id="datetime-reversed",
+        ),
         pytest.param("TILE.png", {"bbox": "1,2,3"}, 400, "4 numbers", id="bad-bbox"),
-        pytest.param("TILE.png", {"filter": "eo:cloud_cover <<< 3"}, 400, "CQL2",
-                     id="bad-filter"),
+        pytest.param("TILE.png", {"filter": "eo:cloud_cover <<< 3"}, 400, "CQL2", id="bad-filter"),
         pytest.param("TILE.png", {"sortby": "-(x)"}, 400, "sortby", id="bad-sortby"),
-        pytest.param("TILE@4x.png", {"tilesize": 512}, 400, "exceeds the limit",
-                     id="oversized-tile"),
+        pytest.param(
+            "TILE@4x.png", {"tilesize": 512}, 400, "exceeds the limit", id="oversized-tile"
+        ),
         pytest.param("TILE@9x.png", {}, 400, "@1x to @4x", id="bad-scale"),
-        pytest.param("/collections/test/tiles/WebMercatorQuad/x/1/1.png", {}, 400,
-                     "z", id="non-integer-zoom"),
-        pytest.param("/collections/test/tiles/WebMercatorQuad/15/1/abc.png", {}, 400,
-                     "{y}", id="bad-row"),
+        pytest.param(
+            "/collections/test/tiles/WebMercatorQuad/x/1/1.png", {}, 400, "z", id="non-integer-zoom"
+        ),
+        pytest.param(
+            "/collections/test/tiles/WebMercatorQuad/15/1/abc.png", {}, 400, "{y}", id="bad-row"
+        ),
         pytest.param("TILE.png", {"preset": "nope"}, 400, "unknown preset", id="unknown-preset"),
-        pytest.param("TILE.png", {"resampling": "magic"}, 400, "resampling",
-                     id="bad-resampling"),
+        pytest.param("TILE.png", {"resampling": "magic"}, 400, "resampling", id="bad-resampling"),
     ],
 )
 def test_bad_input_gets_4xx_json_that_says_what_is_allowed(
@@ -215,3 +277,32 @@ def test_bad_input_gets_4xx_json_that_says_what_is_allowed(
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/json"
     assert says in r.json()["detail"]
+
+
+def test_etag_and_if_none_match_give_304(client, busy_tile):
+    t = busy_tile
+    url = f"/collections/test/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png?quality=-q"
+    first = client.get(url)
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"].startswith("public")
+    again = client.get(url)
+    assert again.headers["X-Cache"] == "hit" and again.content == first.content
+    assert again.headers["ETag"] == etag
+    r304 = client.get(url, headers={"If-None-Match": etag})
+    assert r304.status_code == 304 and r304.content == b""
+    other = client.get(url.replace("-q", "q"), headers={"If-None-Match": etag})
+    assert other.status_code == 200
+
+
+def test_cors_and_gzip(client):
+    r = client.get("/collections", headers={"Origin": "http://example.test",
+                                            "Accept-Encoding": "gzip"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    r = client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
+    assert r.headers.get("content-encoding") == "gzip"
+
+
+def test_root_serves_the_viewer(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    assert "text/html" in r.headers["content-type"]

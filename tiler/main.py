@@ -7,13 +7,17 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from titiler.core.factory import TMSFactory
 
 from tiler import __version__, errors
+from tiler.cache import ResponseCache
 from tiler.collection import Collection, load_collections
 from tiler.export import router as export_router
 from tiler.maps import router as maps_router
@@ -22,6 +26,9 @@ from tiler.routes import router
 from tiler.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+#: the built browser viewer (frontend/ builds into it)
+VIEWER = Path(__file__).parent / "static" / "viewer"
 
 #: GDAL settings for reading COGs; set unless the environment already has them.
 GDAL_DEFAULTS = {
@@ -78,12 +85,26 @@ def create_app(
     app.state.pool = ThreadPoolExecutor(
         max_workers=settings.read_threads, thread_name_prefix="read"
     )
+    app.state.cache = ResponseCache(settings.tile_cache_bytes)
     errors.install(app)
     app.include_router(router)
     app.include_router(maps_router)
     app.include_router(point_router)
     app.include_router(export_router)
     app.include_router(TMSFactory().router, tags=["Tiling Schemes"])
+
+    app.mount("/static/viewer", StaticFiles(directory=VIEWER, check_dir=False), name="viewer")
+
+    @app.get("/", include_in_schema=False)
+    def viewer() -> Response:
+        index = VIEWER / "index.html"
+        if index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(
+            "<!doctype html><title>qualitymosaic</title><p>The viewer is not built "
+            "(cd frontend && npm ci && npm run build). API: <a href='docs'>/docs</a>, "
+            "<a href='collections'>/collections</a>.</p>"
+        )
 
     @app.get("/healthz", summary="Health check", tags=["health"])
     def healthz() -> dict[str, object]:

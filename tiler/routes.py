@@ -12,6 +12,7 @@ from morecantile.defaults import tms as default_tms
 from titiler.core.dependencies import ColorMapParams, DatasetParams, RenderingParams
 
 from tiler.backend import CollectionBackend
+from tiler.cache import Rendered, ResponseCache, not_modified
 from tiler.collection import Collection
 from tiler.dependencies import (
     LayerParams,
@@ -231,6 +232,11 @@ def tile(
     chosen = resolve_layer(
         collection, layer, vis, rendering.rescale, rendering.color_formula, colormap
     )
+    cache: ResponseCache = request.app.state.cache
+    key = ResponseCache.key(request)
+    hit = cache.get(key)
+    if hit is not None:
+        return respond(request, hit, settings.cache_control, cached=True)
     backend = make_backend(request, collection, tms)
     image, stats = backend.tile(
         x,
@@ -243,8 +249,9 @@ def tile(
         options=read_options(dataset),
     )
     content, media_type = encode(image, format, chosen.vis)
-    headers = stats_headers(stats)
-    headers["Cache-Control"] = settings.cache_control
+    rendered = Rendered(content, media_type, stats_headers(stats))
+    if not stats.skipped:  # a tile missing a faulty item is not kept
+        cache.put(key, rendered)
     logger.info(
         "tile %s %s/%s/%s considered=%d read=%d used=%d skipped=%d timings=%s",
         collection.id,
@@ -257,4 +264,20 @@ def tile(
         len(stats.skipped),
         stats.timings,
     )
-    return Response(content, media_type=media_type, headers=headers)
+    return respond(request, rendered, settings.cache_control)
+
+
+def respond(
+    request: Request, rendered: Rendered, cache_control: str, cached: bool = False
+) -> Response:
+    """The response for a rendered body: 304 when the client has it, else the body."""
+    etag = rendered.etag
+    headers = {
+        **rendered.headers,
+        "ETag": etag,
+        "Cache-Control": cache_control,
+        "X-Cache": "hit" if cached else "miss",
+    }
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.content, media_type=rendered.media_type, headers=headers)

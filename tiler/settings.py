@@ -49,4 +49,7 @@ class Settings(BaseSettings):
     cache_control: str = Field(
         default="public, max-age=3600", description="Cache-Control header of tiles."
     )
+    tile_cache_bytes: int = Field(
+        default=128 * 1024 * 1024, ge=0, description="Rendered-tile cache size (0: off)."
+    )
     root_path: str = Field(default="", description="ASGI root path behind a proxy.")
