@@ -23,9 +23,29 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
-@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="TILER_HOST",
+    help="Address to bind (env TILER_HOST).",
+)
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=int,
+    envvar="TILER_PORT",
+    help="Port to bind (env TILER_PORT).",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar="TILER_WORKERS",
+    help="Worker processes (env TILER_WORKERS).",
+)
 def serve(paths: tuple[Path, ...], host: str, port: int, workers: int) -> None:
     """Serve STAC collections in PATHS (no PATH: the built-in demo collection)."""
     import os
