@@ -351,13 +351,14 @@ def read_tile_bands(
     y: int,
     z: int,
     tilesize: int = 256,
+    tms: Any = None,
     **kwargs: Any,
 ) -> dict[str, numpy.ma.MaskedArray] | None:
     """Read every band file of an item with rio-tiler's Reader.tile (all bands of each)."""
     out = {}
     for name, path in files.items():
         try:
-            with Reader(str(path)) as src:
+            with Reader(str(path), **({"tms": tms} if tms is not None else {})) as src:
                 img = src.tile(x, y, z, tilesize=tilesize, **kwargs)
         except TileOutsideBounds:
             return None

@@ -244,3 +244,25 @@ def test_no_bound_without_declared_unsigned_types(synthetic):
 
     col = load_collection(synthetic["path"])
     assert quality_bound(col.items, parse("-q", col.bands), ReadOptions()) is None
+
+
+@pytest.mark.parametrize("tms_id", ["WorldCRS84Quad", "EuropeanETRS89_LAEAQuad", "WebMercatorQuad"])
+def test_other_tile_matrix_sets_equal_oracle(synthetic, oracle, tile_reader, tms_id):
+    tms = morecantile.tms.get(tms_id)
+    col = load_collection(synthetic["path"])
+    backend = CollectionBackend(col, tms=tms, pool=POOL)
+    expr = parse("q", col.bands)
+    w, s, e, n = col.bounds
+    checked = 0
+    for z in (14, 15):
+        t = tms.tile((w + e) / 2, (s + n) / 2, z)
+        items = backend.assets_for_tile(t.x, t.y, t.z)
+        img, _ = backend.tile(t.x, t.y, t.z, quality=expr, bands=["a", "_doy"])
+        reads = [tile_reader(_files(it), t.x, t.y, t.z, tms=tms) for it in items]
+        data, valid = oracle(reads, lambda v: v["q"], ["q"], ["a", "_index"], _days(items))
+        numpy.testing.assert_array_equal(~img.array.mask[0], valid)
+        numpy.testing.assert_array_equal(img.array.data[0][valid], data[0][valid])
+        doy = numpy.array([it.datetime.timetuple().tm_yday for it in items])
+        numpy.testing.assert_array_equal(img.array.data[1][valid], doy[data[1][valid].astype(int)])
+        checked += int(valid.sum())
+    assert checked > 500

@@ -295,8 +295,9 @@ def test_etag_and_if_none_match_give_304(client, busy_tile):
 
 
 def test_cors_and_gzip(client):
-    r = client.get("/collections", headers={"Origin": "http://example.test",
-                                            "Accept-Encoding": "gzip"})
+    r = client.get(
+        "/collections", headers={"Origin": "http://example.test", "Accept-Encoding": "gzip"}
+    )
     assert r.headers["access-control-allow-origin"] == "*"
     r = client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
     assert r.headers.get("content-encoding") == "gzip"
@@ -306,3 +307,54 @@ def test_root_serves_the_viewer(client):
     r = client.get("/")
     assert r.status_code == 200
     assert "text/html" in r.headers["content-type"]
+
+
+def test_items_route_lists_the_selection_in_collection_order(client):
+    r = client.get("/collections/test/items", params={"sortby": "-eo:cloud_cover", "limit": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["numberMatched"] == 7 and body["numberReturned"] == 3
+    clouds = [f["properties"]["eo:cloud_cover"] for f in body["features"]]
+    assert clouds == sorted(clouds, reverse=True)
+    assert any(link["rel"] == "next" for link in body["links"])
+    r = client.get("/collections/test/items", params={"filter": "platform = 'sentinel-2b'"})
+    assert {f["properties"]["platform"] for f in r.json()["features"]} == {"sentinel-2b"}
+    assert client.get("/collections/test/items", params={"limit": 0}).status_code == 400
+
+
+def test_provenance_bands_on_an_empty_tile(client):
+    r = client.get("/collections/test/tiles/WebMercatorQuad/10/0/0.npy?bands=_date,_doy,quality")
+    assert r.status_code == 200
+    arr = numpy.load(io.BytesIO(r.content))
+    assert arr.shape == (4, 256, 256) and not arr[-1].any()
+
+
+def test_unscale_applies_raster_bands_scale_offset(synthetic, busy_tile, tmp_path):
+    import json
+
+    fc = json.loads(synthetic["path"].read_text())
+    for f in fc["features"]:
+        for key, asset in f["assets"].items():
+            asset["href"] = str((synthetic["path"].parent / asset["href"]).resolve())
+            if key == "q":
+                asset["raster:bands"][0].update(scale=-2.0, offset=1.0)
+            if key == "a":
+                asset["raster:bands"][0].update(scale=0.5, offset=10.0)
+    path = tmp_path / "scaled.json"
+    path.write_text(json.dumps(fc))
+    t = busy_tile
+    url = f"/collections/test/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.npy"
+    with TestClient(create_app(Settings(collections=[path]))) as c:
+        raw = numpy.load(
+            io.BytesIO(c.get(url, params={"quality": "-q", "bands": "a,_index"}).content)
+        )
+        scaled = numpy.load(
+            io.BytesIO(
+                c.get(url, params={"quality": "q", "bands": "a,_index", "unscale": "true"}).content
+            )
+        )
+    # -2q + 1 ranks like -q: same winners; a comes out as 0.5 a + 10
+    numpy.testing.assert_array_equal(raw[-1], scaled[-1])
+    valid = raw[-1] != 0
+    numpy.testing.assert_array_equal(raw[1][valid], scaled[1][valid])
+    numpy.testing.assert_array_equal(raw[0][valid] * 0.5 + 10, scaled[0][valid])

@@ -107,7 +107,7 @@ class LayerParams(DefaultDependency):
         Query(
             description="Comma-separated output bands: band names, or quality, _index "
             "(winner's position in collection order), _date (winner's days since "
-            "1970-01-01).",
+            "1970-01-01), _doy (winner's day of year).",
         ),
     ] = None
     preset: Annotated[

@@ -19,7 +19,7 @@ from tiler.dependencies import (
     resolve_layer,
 )
 from tiler.errors import BadRequest
-from tiler.reader import DATE, INDEX, QUALITY
+from tiler.reader import INDEX, PROVENANCE, QUALITY
 from tiler.routes import make_backend
 
 router = APIRouter()
@@ -76,8 +76,8 @@ def point(
                 values[name] = series.quality[series.winner]
             elif name == INDEX:
                 values[name] = float(series.winner)
-            elif name == DATE:
-                values[name] = w.days
+            elif name in PROVENANCE:
+                values[name] = PROVENANCE[name](w)
             else:
                 values[name] = series.values[series.winner].get(name)
     return {

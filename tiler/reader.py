@@ -33,8 +33,14 @@ from tiler.mosaic import NO_WINNER, QualityMosaicMethod
 
 logger = logging.getLogger(__name__)
 
-QUALITY, INDEX, DATE = "quality", "_index", "_date"
-DERIVED = (QUALITY, INDEX, DATE)
+QUALITY, INDEX = "quality", "_index"
+#: output bands that describe the winning item: acquisition time in days since 1970-01-01,
+#: and day of year (1-366)
+PROVENANCE: dict[str, Callable[[Item], float]] = {
+    "_date": lambda item: item.days,
+    "_doy": lambda item: float(item.datetime.timetuple().tm_yday),
+}
+DERIVED = (QUALITY, INDEX, *PROVENANCE)
 _OUTSIDE = (TileOutsideBounds, PointOutsideBounds)
 _ITEM_FAULTS = (RasterioError, RioTilerError, OSError, ValueError)
 
@@ -352,7 +358,8 @@ def quality_mosaic(
     Args:
         items: candidate items in collection order (position = tie-break order).
         expression: the quality expression.
-        out_bands: output band names (band names or ``quality``/``_index``/``_date``).
+        out_bands: output band names (band names, ``quality``, ``_index``, ``_date``,
+            ``_doy``).
         grid: output grid.
         opts: read options.
         pool: executor for reads.
@@ -414,7 +421,7 @@ def quality_mosaic(
         # a winner whose read failed leaves its pixels masked (never filled from another)
     stats.timings["bands"] = (time.perf_counter() - t1) * 1000
 
-    image = compose(out_bands, method, winner, [it.days for it in items], grid)
+    image = compose(out_bands, method, winner, items, grid)
     return image, stats
 
 
@@ -437,7 +444,7 @@ def compose(
     out_bands: Sequence[str],
     method: QualityMosaicMethod,
     winner: numpy.ndarray,
-    days: Sequence[float],
+    items: Sequence[Item],
     grid: Grid,
 ) -> ImageData:
     """Stack the output bands; mask a pixel where any output band of the winner is."""
@@ -452,8 +459,8 @@ def compose(
             layers.append(numpy.where(none, 0.0, best))
         elif name == INDEX:
             layers.append(numpy.where(none, 0, winner).astype("int32"))
-        elif name == DATE:
-            lookup = numpy.asarray(days, dtype="float64")
+        elif name in PROVENANCE:
+            lookup = numpy.asarray([PROVENANCE[name](it) for it in items] or [0.0], "float64")
             layers.append(numpy.where(none, 0.0, lookup[numpy.where(none, 0, winner)]))
         elif method.mosaic is not None:
             k = physical.index(name)

@@ -23,7 +23,7 @@ from tiler.dependencies import (
     resolve_layer,
 )
 from tiler.errors import BadRequest, TileNotFound
-from tiler.reader import MosaicStats
+from tiler.reader import DERIVED, MosaicStats
 from tiler.render import Format, encode
 from tiler.search import select
 
@@ -82,7 +82,7 @@ def collection_summary(collection: Collection, request: Request) -> dict[str, An
             "temporal": {"interval": [[start, end]]},
         },
         "bands": collection.bands,
-        "output_bands": [*collection.bands, "quality", "_index", "_date"],
+        "output_bands": [*collection.bands, *DERIVED],
         "default": collection.default_render,
         "renders": collection.renders,
         "links": [
