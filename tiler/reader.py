@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import numpy
+import rasterio
 from morecantile import Tile, TileMatrixSet
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
@@ -158,6 +160,36 @@ class PartGrid:
         return ImageData(arr, bounds=tuple(bounds), crs=self.dst_crs)
 
 
+class _OpenDatasets(threading.local):
+    """Per-thread LRU of open datasets: reads reuse a handle and its GDAL block cache.
+
+    A rasterio dataset is never shared between threads; each read thread keeps its own.
+    """
+
+    size = 32
+
+    def __init__(self) -> None:
+        self.lru: OrderedDict[str, rasterio.io.DatasetReader] = OrderedDict()
+
+    def get(self, href: str) -> rasterio.io.DatasetReader:
+        ds = self.lru.pop(href, None)
+        if ds is None or ds.closed:
+            ds = rasterio.open(href)
+        self.lru[href] = ds
+        while len(self.lru) > self.size:
+            _, old = self.lru.popitem(last=False)
+            old.close()
+        return ds
+
+
+_DATASETS = _OpenDatasets()
+
+
+def open_reader(href: str, **options: Any) -> Reader:
+    """A rio-tiler Reader over this thread's open handle of ``href``."""
+    return Reader(href, dataset=_DATASETS.get(href), **options)
+
+
 def _groups(item: Item, names: Sequence[str], opts: ReadOptions) -> dict[tuple, list[Band]]:
     """Bands to read grouped by (href, nodata, scale?) so each group is one read."""
     groups: dict[tuple, list[Band]] = defaultdict(list)
@@ -211,7 +243,7 @@ def read_item(
         if file_unscale:
             extra["unscale"] = True
         try:
-            with Reader(href, **options) as src:
+            with open_reader(href, **options) as src:
                 img = grid.read(src, [b.bidx for b in bands], **extra)
         except _OUTSIDE:
             return None
@@ -524,7 +556,7 @@ def point_series(
             if file_unscale:
                 extra["unscale"] = True
             try:
-                with Reader(href) as src:
+                with open_reader(href) as src:
                     pt: PointData = src.point(
                         lon,
                         lat,
