@@ -21,6 +21,8 @@ export interface Collection extends CollectionSummary {
   maxzoom: number;
   datetime: [string | null, string | null];
   bands: string[];
+  /** Bands a layer can show: `bands` plus specials such as quality, _index, _date. */
+  output_bands?: string[];
   default: { quality: string; bands: string[]; min: number; max: number };
   renders?: Record<string, RenderPreset>;
 }

@@ -15,14 +15,14 @@ export function daysToDate(days: number): string {
   return new Date(Math.round(days * DAY_MS)).toISOString().slice(0, 10);
 }
 
-/** The min/max of the colour scale for some acquisition times; never empty (a lone date gets ±1 day). */
+/** The colour scale's [min, max] for some acquisition times: whole days around them, never empty. */
 export function dateRange(datetimes: (string | null)[]): [number, number] | null {
   const days = datetimes.filter((value): value is string => value !== null).map(isoToDays);
   const finite = days.filter(Number.isFinite);
   if (finite.length === 0) return null;
-  const min = Math.min(...finite);
-  const max = Math.max(...finite);
-  return min === max ? [min - 1, max + 1] : [min, max];
+  const min = Math.floor(Math.min(...finite));
+  const max = Math.ceil(Math.max(...finite));
+  return [min, Math.max(max, min + 1)];
 }
 
 function channels(hex: string): [number, number, number] {

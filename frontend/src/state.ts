@@ -1,5 +1,6 @@
 // The viewer's whole state, and its round trip through the URL hash (so a view can be shared).
 import type { Collection } from "./api";
+import { encodeValue } from "./urls";
 
 export const LAYER_KINDS = ["best", "worst", "custom", "provenance", "item"] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
@@ -53,7 +54,7 @@ function round(value: number, digits: number): string {
 
 /** The URL hash (without '#') for a state. */
 export function encodeState(state: ViewState): string {
-  const params = new URLSearchParams();
+  const params = new Map<string, string>();
   params.set("c", state.collection);
   params.set("layer", state.layer);
   params.set("q", state.quality);
@@ -70,7 +71,7 @@ export function encodeState(state: ViewState): string {
     const { zoom, lat, lon } = state.view;
     params.set("map", `${round(zoom, 2)}/${round(lat, 5)}/${round(lon, 5)}`);
   }
-  return params.toString();
+  return [...params].map(([key, value]) => `${key}=${encodeValue(value)}`).join("&");
 }
 
 /** The valid fields found in a URL hash (with or without its leading '#'); the rest is dropped. */

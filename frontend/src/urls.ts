@@ -68,7 +68,7 @@ export function layerParams(
 }
 
 /** Percent-encodes a query value, keeping ',', '/' and ':' readable (all legal in a query). */
-function encodeValue(value: string): string {
+export function encodeValue(value: string): string {
   return encodeURIComponent(value).replace(/%2C/g, ",").replace(/%2F/g, "/").replace(/%3A/g, ":");
 }
 

@@ -1,0 +1,22 @@
+import { defineConfig } from "vitest/config";
+
+// The server serves the built page at `/` and this folder at `/static/viewer/`.
+// `npm run dev` proxies the API to a running server (VIEWER_API, default http://127.0.0.1:8000).
+const api = process.env.VIEWER_API ?? "http://127.0.0.1:8000";
+
+export default defineConfig({
+  base: "/static/viewer/",
+  build: {
+    outDir: "../tiler/static/viewer",
+    emptyOutDir: true,
+    sourcemap: false,
+    chunkSizeWarningLimit: 1200,
+  },
+  server: {
+    proxy: { "/collections": api, "/healthz": api },
+  },
+  test: {
+    include: ["test/**/*.test.ts"],
+    environment: "node",
+  },
+});
