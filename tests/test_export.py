@@ -85,7 +85,8 @@ def test_feature_export_masks_outside_the_polygon(eolearn_client, eolearn_series
     ],
 )
 def test_bad_exports(eolearn_client, path, says):
-    r = eolearn_client.get(path)
+    sep = "&" if "?" in path else "?"
+    r = eolearn_client.get(f"{path}{sep}quality=NDVI")
     assert 400 <= r.status_code < 500, r.text
     assert says.lower() in r.json()["detail"].lower()
 

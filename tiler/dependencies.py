@@ -8,9 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from rio_tiler.types import ColorMapType
-from titiler.core.dependencies import DefaultDependency
+from titiler.core.dependencies import (
+    ColorMapParams,
+    DatasetParams,
+    DefaultDependency,
+    RenderingParams,
+)
 
 from tiler.collection import Collection
 from tiler.errors import CollectionNotFound, InvalidBands, InvalidVisualisation
@@ -224,4 +229,34 @@ def read_options(dataset: Any) -> ReadOptions:
         reproject_method=getattr(dataset, "reproject_method", None),
         unscale=bool(getattr(dataset, "unscale", False)),
         nodata=getattr(dataset, "nodata", None),
+    )
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    """Everything a mosaicking route needs, parsed and validated once."""
+
+    collection: Collection
+    search: Search
+    layer: Layer
+    options: ReadOptions
+
+
+def mosaic_params(
+    collection: Annotated[Collection, Depends(get_collection)],
+    search: Annotated[SearchParams, Depends()],
+    layer: Annotated[LayerParams, Depends()],
+    vis: Annotated[VisParams, Depends()],
+    rendering: Annotated[RenderingParams, Depends()],
+    dataset: Annotated[DatasetParams, Depends()],
+    colormap: Annotated[Any, Depends(ColorMapParams)],
+) -> Mosaic:
+    """Filters, layer, visualisation and read options of a request (400 if any is bad)."""
+    return Mosaic(
+        collection=collection,
+        search=search.search(),
+        layer=resolve_layer(
+            collection, layer, vis, rendering.rescale, rendering.color_formula, colormap
+        ),
+        options=read_options(dataset),
     )

@@ -14,25 +14,15 @@ from rasterio.features import bounds as feature_bounds
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from titiler.core.dependencies import (
-    ColorMapParams,
     CoordCRSParams,
-    DatasetParams,
     DstCRSParams,
-    RenderingParams,
 )
 
-from tiler.collection import Collection
-from tiler.dependencies import (
-    LayerParams,
-    SearchParams,
-    VisParams,
-    get_collection,
-    read_options,
-    resolve_layer,
-)
+from tiler.cache import Rendered
+from tiler.dependencies import Mosaic, mosaic_params
 from tiler.errors import BadRequest, TooLarge
 from tiler.render import Format, encode
-from tiler.routes import make_backend, stats_headers
+from tiler.routes import make_backend, respond, stats_headers
 
 router = APIRouter()
 
@@ -66,26 +56,18 @@ def _size(value: str, limit: int) -> tuple[int, int]:
 
 def _render(
     request: Request,
-    collection: Collection,
+    mosaic: Mosaic,
     bbox: tuple[float, float, float, float],
     width: int,
     height: int,
     fmt: Format,
     coord_crs: CRS | None,
     dst_crs: CRS | None,
-    search: SearchParams,
-    layer: LayerParams,
-    vis: VisParams,
-    rendering: RenderingParams,
-    dataset: DatasetParams,
-    colormap: Any,
     shape: dict[str, Any] | None = None,
 ) -> Response:
-    chosen = resolve_layer(
-        collection, layer, vis, rendering.rescale, rendering.color_formula, colormap
-    )
+    chosen = mosaic.layer
     bounds_crs = coord_crs or CRS.from_epsg(4326)
-    backend = make_backend(request, collection, default_tms.get("WebMercatorQuad"))
+    backend = make_backend(request, mosaic.collection, default_tms.get("WebMercatorQuad"))
     image, stats = backend.part(
         bbox,
         quality=chosen.quality,
@@ -94,8 +76,8 @@ def _render(
         height=height,
         bounds_crs=bounds_crs,
         dst_crs=dst_crs or bounds_crs,
-        search=search.search(),
-        options=read_options(dataset),
+        search=mosaic.search,
+        options=mosaic.options,
     )
     if shape is not None:
         geom = shape
@@ -112,7 +94,8 @@ def _render(
         ).astype(bool)
         image.array.mask = numpy.ma.getmaskarray(image.array) | outside[None]
     content, media_type = encode(image, fmt, chosen.vis)
-    return Response(content, media_type=media_type, headers=stats_headers(stats))
+    rendered = Rendered(content, media_type, stats_headers(stats))
+    return respond(request, rendered, request.app.state.settings.cache_control)
 
 
 @router.get(
@@ -122,37 +105,16 @@ def _render(
 )
 def bbox_export(
     request: Request,
-    collection: Annotated[Collection, Depends(get_collection)],
     extent: Annotated[str, Path(description="minx,miny,maxx,maxy in coord_crs.")],
     size: Annotated[str, Path(description="{width}x{height} in pixels.")],
     format: Annotated[Format, Path(description="Output format.")],
-    search: Annotated[SearchParams, Depends()],
-    layer: Annotated[LayerParams, Depends()],
-    vis: Annotated[VisParams, Depends()],
-    rendering: Annotated[RenderingParams, Depends()],
-    dataset: Annotated[DatasetParams, Depends()],
-    colormap: Annotated[Any, Depends(ColorMapParams)],
+    mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     coord_crs: Annotated[CRS | None, Depends(CoordCRSParams)] = None,
     dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None,
 ) -> Response:
     """The mosaic of ``bbox`` on a width x height grid in ``dst_crs``."""
     width, height = _size(size, request.app.state.settings.max_export_pixels)
-    return _render(
-        request,
-        collection,
-        _bbox(extent),
-        width,
-        height,
-        format,
-        coord_crs,
-        dst_crs,
-        search,
-        layer,
-        vis,
-        rendering,
-        dataset,
-        colormap,
-    )
+    return _render(request, mosaic, _bbox(extent), width, height, format, coord_crs, dst_crs)
 
 
 @router.post(
@@ -162,14 +124,8 @@ def bbox_export(
 )
 def feature_export(
     request: Request,
-    collection: Annotated[Collection, Depends(get_collection)],
     feature: Annotated[Feature, Body(description="GeoJSON Feature (in coord_crs).")],
-    search: Annotated[SearchParams, Depends()],
-    layer: Annotated[LayerParams, Depends()],
-    vis: Annotated[VisParams, Depends()],
-    rendering: Annotated[RenderingParams, Depends()],
-    dataset: Annotated[DatasetParams, Depends()],
-    colormap: Annotated[Any, Depends(ColorMapParams)],
+    mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     width: Annotated[int, Query(ge=1, description="Output width in pixels.")] = 512,
     height: Annotated[int, Query(ge=1, description="Output height in pixels.")] = 512,
     format: Annotated[Format, Query(description="Output format.")] = Format.tif,
@@ -181,23 +137,9 @@ def feature_export(
     if feature.geometry is None:
         raise BadRequest("feature has no geometry")
     shape = feature.geometry.model_dump(exclude_none=True)
-    bbox = tuple(feature_bounds(shape))
-    if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
+    w, s, e, n = feature_bounds(shape)
+    if w >= e or s >= n:
         raise BadRequest("feature geometry has an empty extent; use a polygon")
     return _render(
-        request,
-        collection,
-        bbox,
-        width,
-        height,
-        format,
-        coord_crs,
-        dst_crs,  # type: ignore[arg-type]
-        search,
-        layer,
-        vis,
-        rendering,
-        dataset,
-        colormap,
-        shape=shape,
+        request, mosaic, (w, s, e, n), width, height, format, coord_crs, dst_crs, shape=shape
     )

@@ -9,20 +9,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from morecantile import TileMatrixSet
 from rio_tiler.io import Reader
-from titiler.core.dependencies import ColorMapParams, DatasetParams, RenderingParams
 from titiler.core.models.mapbox import TileJSON
 from titiler.core.resources.responses import XMLResponse
 from titiler.core.utils import tms_limits
 from titiler.mosaic.extensions.wmts import DEFAULT_TEMPLATES
 
 from tiler.collection import Collection
-from tiler.dependencies import (
-    LayerParams,
-    SearchParams,
-    VisParams,
-    get_collection,
-    resolve_layer,
-)
+from tiler.dependencies import Mosaic, get_collection, mosaic_params
 from tiler.render import Format
 from tiler.routes import TMS_IDS, get_tms
 
@@ -66,19 +59,8 @@ def zoom_range(collection: Collection, tms: TileMatrixSet) -> tuple[int, int]:
     return max(tms.minzoom, maxzoom - 6), maxzoom
 
 
-def validated_query(
-    request: Request,
-    collection: Annotated[Collection, Depends(get_collection)],
-    search: Annotated[SearchParams, Depends()],
-    layer: Annotated[LayerParams, Depends()],
-    vis: Annotated[VisParams, Depends()],
-    rendering: Annotated[RenderingParams, Depends()],
-    dataset: Annotated[DatasetParams, Depends()],
-    colormap: Annotated[Any, Depends(ColorMapParams)],
-) -> str:
+def validated_query(request: Request, mosaic: Annotated[Mosaic, Depends(mosaic_params)]) -> str:
     """The tile query string, after checking it as a tile request would (400 if bad)."""
-    search.search()
-    resolve_layer(collection, layer, vis, rendering.rescale, rendering.color_formula, colormap)
     return urlencode(
         [(k, v) for k, v in request.query_params.multi_items() if k.lower() not in _OWN_KEYS]
     )

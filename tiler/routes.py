@@ -9,19 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from morecantile import TileMatrixSet
 from morecantile.defaults import tms as default_tms
-from titiler.core.dependencies import ColorMapParams, DatasetParams, RenderingParams
 
 from tiler.backend import CollectionBackend
 from tiler.cache import Rendered, ResponseCache, not_modified
 from tiler.collection import Collection
-from tiler.dependencies import (
-    LayerParams,
-    SearchParams,
-    VisParams,
-    get_collection,
-    read_options,
-    resolve_layer,
-)
+from tiler.dependencies import Mosaic, SearchParams, get_collection, mosaic_params
 from tiler.errors import BadRequest, TileNotFound
 from tiler.reader import DERIVED, MosaicStats
 from tiler.render import Format, encode
@@ -202,14 +194,8 @@ def tile(
         str,
         Path(description="Row, optionally with scale and format: 1520, 1520@2x.png."),
     ],
-    collection: Annotated[Collection, Depends(get_collection)],
     tms: Annotated[TileMatrixSet, Depends(get_tms)],
-    search: Annotated[SearchParams, Depends()],
-    layer: Annotated[LayerParams, Depends()],
-    vis: Annotated[VisParams, Depends()],
-    rendering: Annotated[RenderingParams, Depends()],
-    dataset: Annotated[DatasetParams, Depends()],
-    colormap: Annotated[Any, Depends(ColorMapParams)],
+    mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     tilesize: Annotated[int | None, Query(gt=0, description="Tile size in pixels.")] = None,
 ) -> Response:
     """A quality-mosaic tile."""
@@ -229,9 +215,7 @@ def tile(
             f"tile {z}/{x}/{row} is outside {tms.id}: at zoom {z}, x must be in "
             f"0..{matrix.matrixWidth - 1} and y in 0..{matrix.matrixHeight - 1}"
         )
-    chosen = resolve_layer(
-        collection, layer, vis, rendering.rescale, rendering.color_formula, colormap
-    )
+    collection, chosen = mosaic.collection, mosaic.layer
     cache: ResponseCache = request.app.state.cache
     key = ResponseCache.key(request)
     hit = cache.get(key)
@@ -244,9 +228,9 @@ def tile(
         z,
         quality=chosen.quality,
         bands=chosen.bands,
-        search=search.search(),
+        search=mosaic.search,
         tilesize=size,
-        options=read_options(dataset),
+        options=mosaic.options,
     )
     content, media_type = encode(image, format, chosen.vis)
     rendered = Rendered(content, media_type, stats_headers(stats))
