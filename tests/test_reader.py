@@ -266,3 +266,28 @@ def test_other_tile_matrix_sets_equal_oracle(synthetic, oracle, tile_reader, tms
         numpy.testing.assert_array_equal(img.array.data[1][valid], doy[data[1][valid].astype(int)])
         checked += int(valid.sum())
     assert checked > 500
+
+
+def test_a_slow_item_is_given_up_and_reported(synthetic, monkeypatch):
+    import time as _time
+
+    import tiler.reader as reader_module
+
+    col = load_collection(synthetic["path"])
+    slow = col.items[0]
+    real = reader_module.read_item
+
+    def sometimes_slow(item, *args, **kwargs):
+        if item.id == slow.id:
+            _time.sleep(1.5)
+        return real(item, *args, **kwargs)
+
+    monkeypatch.setattr(reader_module, "read_item", sometimes_slow)
+    backend = CollectionBackend(col, pool=ThreadPoolExecutor(4), threads=4, timeout=0.3)
+    t = next(
+        t for t in _tiles_over(col.bounds, [15]) if slow in backend.assets_for_tile(t.x, t.y, t.z)
+    )
+    img, stats = backend.tile(t.x, t.y, t.z, quality=parse("q", col.bands), bands=["a"])
+    assert "timed out" in stats.skipped[slow.id]
+    assert slow.id not in stats.used
+    assert stats.used  # the other items still make the tile
