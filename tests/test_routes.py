@@ -358,3 +358,28 @@ def test_unscale_applies_raster_bands_scale_offset(synthetic, busy_tile, tmp_pat
     valid = raw[-1] != 0
     numpy.testing.assert_array_equal(raw[1][valid], scaled[1][valid])
     numpy.testing.assert_array_equal(raw[0][valid] * 0.5 + 10, scaled[0][valid])
+
+
+def test_collection_summaries(client):
+    s = client.get("/collections/test").json()["summaries"]
+    assert s["platform"] == ["sentinel-2a", "sentinel-2b"]
+    assert s["eo:cloud_cover"]["minimum"] == 0 and s["eo:cloud_cover"]["maximum"] > 50
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"bands": "q", "rescale": "0,3", "colormap_name": "viridis"}, id="colormap"),
+        pytest.param(
+            {"bands": "a,a,b", "rescale": "0,800", "color_formula": "gamma RGB 1.5"},
+            id="color-formula",
+        ),
+        pytest.param({"preset": "default"}, id="preset"),
+    ],
+)
+def test_titiler_rendering_parameters(client, busy_tile, params):
+    t = busy_tile
+    r = client.get(f"/collections/test/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png", params=params)
+    assert r.status_code == 200, r.text
+    img = _decode(r.content)
+    assert img.shape[0] == 4 and img[3].any()

@@ -86,6 +86,7 @@ def create_app(
         max_workers=settings.read_threads, thread_name_prefix="read"
     )
     app.state.cache = ResponseCache(settings.tile_cache_bytes)
+    app.state.summaries = {}
     errors.install(app)
     app.include_router(router)
     app.include_router(maps_router)

@@ -53,6 +53,29 @@ def make_backend(request: Request, collection: Collection, tms: TileMatrixSet) -
     )
 
 
+def summaries(collection: Collection, limit: int = 20) -> dict[str, Any]:
+    """STAC-style summaries of item properties: ranges of numbers, sets of few strings."""
+    values: dict[str, list[Any]] = {}
+    for item in collection.items:
+        for key, value in item.properties.items():
+            if key != "datetime" and isinstance(value, int | float | str) and value is not True:
+                values.setdefault(key, []).append(value)
+    out: dict[str, Any] = {}
+    for key, vals in values.items():
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
+            out[key] = {"minimum": min(vals), "maximum": max(vals)}
+        elif len(distinct := sorted({str(v) for v in vals})) <= limit:
+            out[key] = distinct
+    return out
+
+
+def _cached_summaries(request: Request, collection: Collection) -> dict[str, Any]:
+    cache: dict[str, dict[str, Any]] = request.app.state.summaries
+    if collection.id not in cache:
+        cache[collection.id] = summaries(collection)
+    return cache[collection.id]
+
+
 def collection_summary(collection: Collection, request: Request) -> dict[str, Any]:
     """The JSON description of a collection."""
     w, s, e, n = collection.bounds
@@ -74,6 +97,7 @@ def collection_summary(collection: Collection, request: Request) -> dict[str, An
             "temporal": {"interval": [[start, end]]},
         },
         "bands": collection.bands,
+        "summaries": _cached_summaries(request, collection),
         "output_bands": [*collection.bands, *DERIVED],
         "default": collection.default_render,
         "renders": collection.renders,
