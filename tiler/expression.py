@@ -92,7 +92,8 @@ class Expression:
         for name in self.constants:
             local[name] = numpy.float64(CONSTANTS[name])
         result = numexpr.evaluate(self.text, local_dict=local, global_dict={})
-        return numpy.asarray(result).astype("float64", copy=False)
+        # + 0.0 turns IEEE negative zero (e.g. -MSK_CLDPRB where clear) into 0
+        return numpy.asarray(result).astype("float64", copy=False) + 0.0
 
     def upper_bound(self, ranges: Mapping[str, tuple[float, float]]) -> float | None:
         """A value the expression can never exceed, by interval arithmetic, or None.
