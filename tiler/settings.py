@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -22,10 +23,11 @@ class Settings(BaseSettings):
         description="Where the demo collection is created (default: user cache).",
     )
     read_threads: int = Field(
-        default=8,
+        default_factory=lambda: max(2, os.cpu_count() or 2),
         ge=1,
         le=64,
-        description="Threads reading items concurrently per request.",
+        description="Reads in flight (shared pool size). Local files: the core count is "
+        "fastest; remote (http, s3) collections gain from more, e.g. 16.",
     )
     max_items_per_tile: int = Field(
         default=500,
