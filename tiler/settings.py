@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     max_items_per_tile: int = Field(
         default=500,
         ge=1,
-        description="Tiles whose filtered item count exceeds this get 413.",
+        description="Requests selecting more items than this get a 400 asking to narrow them.",
     )
     max_tile_size: int = Field(
         default=1024, ge=64, description="Largest tile edge in pixels (tilesize x scale)."
