@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -66,6 +67,8 @@ def create_app(
 
             paths = [ensure_demo(settings.demo_dir)]
         collections = load_collections(paths)
+        # the loaded items live as long as the app: keep the cycle collector off them
+        gc.freeze()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -344,18 +344,6 @@ def _drain(
 _UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 
 
-def _declared_dtype(item: Item, name: str) -> str | None:
-    """The ``raster:bands`` data_type the item declares for band ``name``."""
-    for key, asset in item.stac.get("assets", {}).items():
-        raster = asset.get("raster:bands") or []
-        eo = [b.get("name") for b in asset.get("eo:bands") or asset.get("bands") or []]
-        if key == name and len(raster) == 1:
-            return raster[0].get("data_type")
-        if name in eo and eo.index(name) < len(raster):
-            return raster[eo.index(name)].get("data_type")
-    return None
-
-
 def quality_bound(items: Sequence[Item], expression: Expression, opts: ReadOptions) -> float | None:
     """An upper bound of the quality valid for every item, from declared band types.
 
@@ -367,7 +355,8 @@ def quality_bound(items: Sequence[Item], expression: Expression, opts: ReadOptio
     ranges: dict[str, tuple[float, float]] = {}
     for name in expression.bands:
         for item in items:
-            if _declared_dtype(item, name) not in _UNSIGNED:
+            band = item.bands.get(name)
+            if band is None or band.data_type not in _UNSIGNED:
                 return None
         ranges[name] = (0.0, math.inf)
     return expression.upper_bound(ranges)

@@ -141,18 +141,18 @@ def list_items(
         links.append({"rel": "next", "href": str(request.url.replace_query_params(**params))})
     return {
         "type": "FeatureCollection",
-        "features": [
-            {
-                **it.stac,
-                "collection": collection.id,
-                "properties": {**it.stac.get("properties", {}), "qualitymosaic:index": offset + i},
-            }
-            for i, it in enumerate(page)
-        ],
+        "features": [_listed(it.stac, collection.id, offset + i) for i, it in enumerate(page)],
         "numberMatched": len(items),
         "numberReturned": len(page),
         "links": links,
     }
+
+
+def _listed(stac: dict[str, Any], collection_id: str, index: int) -> dict[str, Any]:
+    """An item as the items route lists it: with its position in collection order."""
+    stac["collection"] = collection_id
+    stac["properties"] = {**stac.get("properties", {}), "qualitymosaic:index": index}
+    return stac
 
 
 def stats_headers(stats: MosaicStats) -> dict[str, str]:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
+import operator
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cql2
+import numpy
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
@@ -177,6 +182,7 @@ def make_search(
 
 
 def _matches(expr: cql2.Expr, item: Item) -> bool:
+    """Whether one item passes a CQL2 filter (the reference, one item at a time)."""
     doc = {
         "id": item.id,
         "properties": {**item.properties, "datetime": item.isodatetime},
@@ -193,6 +199,19 @@ def _value(item: Item, name: str) -> Any:
     if name == "id":
         return item.id
     return item.properties.get(name)
+
+
+def _compare(a: Any, b: Any) -> int:
+    """-1, 0 or 1 as :class:`_Key` orders two values of one key (not None)."""
+    if a == b:
+        return 0
+    try:
+        return -1 if a < b else 1
+    except TypeError:
+        a, b = str(a), str(b)
+        if a == b:
+            return 0
+        return -1 if a < b else 1
 
 
 class _Key:
@@ -223,15 +242,257 @@ class _Key:
 
 
 def order(items: list[Item], sortby: tuple[SortKey, ...]) -> list[Item]:
-    """Collection order: the sortby keys, then item id ascending (default: datetime)."""
+    """Collection order: the sortby keys, then item id ascending (default: datetime).
+
+    The reference implementation, one comparison at a time; :func:`select` sorts with
+    per-collection ranks instead (the same order, except that a key mixing kinds of
+    values, which pairwise comparison leaves without a consistent order, sorts numbers,
+    then text, then the rest: see :func:`_ranks_of`).
+    """
     keys = sortby or (SortKey("datetime"),)
     fields = tuple(k.field for k in keys) + ("id",)
     desc = tuple(k.descending for k in keys) + (False,)
     return sorted(items, key=lambda it: _Key(tuple(_value(it, f) for f in fields), desc))
 
 
+# ---------------------------------------------------------------------------------------
+# per-collection caches: filter results and sort ranks
+
+_LOCK = threading.Lock()
+MAX_CACHED_FILTERS = 64
+"""Filters whose per-item results a collection keeps (least recently used dropped)."""
+
+
+_NUMBERS = {int, float, bool}
+_EXACT_INT = 2**53
+
+
+def _dense(values: numpy.ndarray) -> numpy.ndarray:
+    """Dense ranks of a numeric or string array (numpy's order is Python's for these)."""
+    return numpy.unique(values, return_inverse=True)[1].astype("int64").reshape(-1)
+
+
+def _numbers_rank(vals: list[Any]) -> numpy.ndarray:
+    if all(type(v) is not int for v in vals) or (
+        min(vals) >= -_EXACT_INT and max(vals) <= _EXACT_INT
+    ):
+        return _dense(numpy.array(vals, dtype="float64"))
+    return _python_rank(vals)  # integers beyond float64's exact range
+
+
+def _python_rank(vals: list[Any]) -> numpy.ndarray:
+    """Dense ranks in Python's order (hashable, mutually comparable values)."""
+    where = {v: r for r, v in enumerate(sorted(set(vals)))}
+    return numpy.array([where[v] for v in vals], dtype="int64")
+
+
+def _compare_rank(vals: list[Any]) -> numpy.ndarray:
+    """Dense ranks by :func:`_compare` (values compared as text where they cannot be)."""
+
+    def by_value(i: int, j: int) -> int:
+        return _compare(vals[i], vals[j])
+
+    perm = sorted(range(len(vals)), key=functools.cmp_to_key(by_value))
+    rank = 0
+    out = numpy.empty(len(vals), dtype="int64")
+    for k, i in enumerate(perm):
+        if k and by_value(perm[k - 1], i) != 0:
+            rank += 1
+        out[i] = rank
+    return out
+
+
+def _other_rank(vals: list[Any]) -> numpy.ndarray:
+    if len(set(map(type, vals))) == 1:
+        try:
+            return _python_rank(vals)
+        except TypeError:  # unhashable (lists) or unordered
+            pass
+    return _compare_rank(vals)
+
+
+def _ranks_of(values: list[Any]) -> numpy.ndarray:
+    """Dense ranks (0, 1, ...; equal values share one) of values, -1 for None.
+
+    Values of one kind sort as Python sorts them (numbers by value, text by code
+    point, lists element by element). Where a key mixes kinds, numbers come first, then
+    text, then anything else (compared as text where Python cannot compare): a total
+    order, where comparing mixed values one pair at a time gives none.
+    """
+    ranks = numpy.full(len(values), -1, dtype="int64")
+    present = numpy.fromiter(
+        map(operator.is_not, values, itertools.repeat(None)), dtype=bool, count=len(values)
+    )
+    if not present.any():
+        return ranks
+    vals = [v for v in values if v is not None]
+    kinds = set(map(type, vals))
+    if kinds <= _NUMBERS:
+        ranks[present] = _numbers_rank(vals)
+        return ranks
+    if kinds == {str} and "\x00" not in "".join(vals):  # numpy drops trailing NULs
+        ranks[present] = _dense(numpy.array(vals, dtype=str))
+        return ranks
+    groups: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for k, v in enumerate(vals):
+        groups[0 if type(v) in _NUMBERS else 1 if type(v) is str else 2].append(k)
+    out = numpy.empty(len(vals), dtype="int64")
+    offset = 0
+    for g, members in enumerate(groups):
+        if not members:
+            continue
+        part = [vals[k] for k in members]
+        if g == 0:
+            r = _numbers_rank(part)
+        elif g == 1:
+            r = _python_rank(part)
+        else:
+            r = _other_rank(part)
+        out[members] = r + offset
+        offset += int(r.max()) + 1
+    ranks[present] = out
+    return ranks
+
+
+def sort_ranks(collection: Collection, name: str) -> numpy.ndarray:
+    """Ranks of every item's value of sort key ``name`` (-1: missing), cached."""
+    key = ("ranks", name)
+    ranks = collection.cache.get(key)
+    if ranks is None:
+        items = collection.items
+        if name == "datetime":  # one float per distinct microsecond, in order
+            ranks = _dense(collection.times) if items else numpy.empty(0, dtype="int64")
+        elif name == "id":
+            ranks = _ranks_of([it.id for it in items])
+        else:
+            ranks = _ranks_of([it.properties.get(name) for it in items])
+        collection.cache[key] = ranks
+    return ranks  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=256)
+def _referenced(text: str) -> frozenset[str] | None:
+    """Property names a CQL2 filter reads (None: names that are paths, read them all)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("property"), str):
+                names.add(node["property"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(compile_filter(text).to_json())
+    if any("." in n or "/" in n for n in names):
+        return None
+    return frozenset(names)
+
+
+def _filter_states(collection: Collection, text: str) -> numpy.ndarray:
+    with _LOCK:
+        filters = collection.cache.get("filters")
+        if filters is None:
+            filters = collection.cache["filters"] = OrderedDict()
+        states = filters.get(text)
+        if states is None:
+            states = numpy.full(len(collection.items), -1, dtype="int8")
+            filters[text] = states
+            while len(filters) > MAX_CACHED_FILTERS:
+                filters.popitem(last=False)
+        else:
+            filters.move_to_end(text)
+    return states  # type: ignore[no-any-return]
+
+
+def filter_positions(collection: Collection, text: str, positions: numpy.ndarray) -> numpy.ndarray:
+    """The positions whose items pass the CQL2 filter ``text``.
+
+    Each item is matched once per (collection, filter text) with ``cql2``; the result is
+    kept in an int8 array over the collection (-1 not yet known, 0 no, 1 yes), so a
+    request only matches the items no earlier request with that filter has seen.
+
+    Args:
+        collection: the collection.
+        text: CQL2 text (valid: see :func:`compile_filter`).
+        positions: item positions (int64 array).
+
+    Returns:
+        The positions that pass, in the order given.
+    """
+    expr = compile_filter(text)
+    states = _filter_states(collection, text)
+    known = states[positions]
+    todo = positions[known < 0]
+    if todo.size:
+        items = collection.items
+        names = _referenced(text)
+        for i in todo.tolist():
+            item = items[i]
+            if names is None:
+                ok = _matches(expr, item)
+            else:  # the same document with only what the filter reads: ~1/3 faster
+                props = item.properties
+                read = {n: props[n] for n in names if n in props}
+                read["datetime"] = item.isodatetime
+                try:
+                    ok = bool(expr.matches({"id": item.id, "properties": read}))
+                except Exception:  # a property the item lacks: no match
+                    ok = False
+            states[i] = 1 if ok else 0
+        known = states[positions]
+    return positions[known == 1]
+
+
+_LAST = numpy.iinfo("int64").max
+
+
+def select_positions(
+    collection: Collection, search: Search, geom: BaseGeometry | None
+) -> numpy.ndarray:
+    """Positions of the items :func:`select` returns, in collection order."""
+    if search.bbox is not None:
+        area = box(*search.bbox)
+        geom = area if geom is None else geom.intersection(area)
+        if geom.is_empty:
+            return numpy.empty(0, dtype="int64")
+    # bounding boxes first, then the cheap filters, then the exact footprints
+    pos = collection.query(geom, exact=False)
+    if pos.size and (search.start is not None or search.end is not None):
+        times = collection.times[pos]
+        keep = numpy.ones(pos.size, dtype=bool)
+        if search.start is not None:
+            keep &= times >= search.start.timestamp()
+        if search.end is not None:
+            keep &= times <= search.end.timestamp()
+        pos = pos[keep]
+    if pos.size and search.ids is not None:
+        known = collection.positions
+        wanted = numpy.fromiter(
+            (known[i] for i in search.ids if i in known), dtype="int64", count=-1
+        )
+        pos = pos[numpy.isin(pos, wanted)]
+    if pos.size and geom is not None:
+        pos = pos[collection.intersects(pos, geom)]
+    if pos.size and search.filter is not None:
+        pos = filter_positions(collection, search.filter, pos)
+    if not search.sortby:
+        pos.sort()  # default order: the collection's own (datetime, then id)
+        return pos
+    keys = [sort_ranks(collection, "id")[pos]]
+    for k in reversed(search.sortby):
+        r = sort_ranks(collection, k.field)[pos]
+        keys.append(numpy.where(r < 0, _LAST, -r if k.descending else r))
+    return pos[numpy.lexsort(keys)]
+
+
 def select(collection: Collection, search: Search, geom: BaseGeometry | None) -> list[Item]:
     """Items of ``collection`` that intersect ``geom`` and pass ``search``, in order.
+
+    Vectorised over the collection (spatial index, datetime array, cached filter results
+    and sort ranks), so a lookup stays fast when thousands of items match.
 
     Args:
         collection: the collection.
@@ -241,26 +502,5 @@ def select(collection: Collection, search: Search, geom: BaseGeometry | None) ->
     Returns:
         The selected items in collection order.
     """
-    if search.bbox is not None:
-        area = box(*search.bbox)
-        geom = area if geom is None else geom.intersection(area)
-        if geom.is_empty:
-            return []
-    positions = collection.intersecting(geom) if geom is not None else range(len(collection.items))
-    start = search.start.timestamp() if search.start else None
-    end = search.end.timestamp() if search.end else None
-    expr = compile_filter(search.filter) if search.filter else None
-    out = []
-    for i in positions:
-        t = collection.times[i]
-        if (start is not None and t < start) or (end is not None and t > end):
-            continue
-        item = collection.items[i]
-        if search.ids is not None and item.id not in search.ids:
-            continue
-        if expr is not None and not _matches(expr, item):
-            continue
-        out.append(item)
-    if search.sortby:
-        return order(out, search.sortby)
-    return out
+    items = collection.items
+    return [items[i] for i in select_positions(collection, search, geom).tolist()]
