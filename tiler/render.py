@@ -24,6 +24,9 @@ from titiler.core.utils import render_image
 
 from tiler.errors import InvalidVisualisation
 
+#: zlib level of PNG tiles: speed over size (tiles are cached and usually compressed again)
+PNG_ZLEVEL = 1
+
 
 class Format(enum.StrEnum):
     """Output formats."""
@@ -192,6 +195,13 @@ def encode(image: ImageData, fmt: Format, vis: Visualisation) -> tuple[bytes, st
                 image = stretch(image, [0.0], [1.0])
         if vis.palette:
             colormap = palette_colormap(vis.palette)
+        if fmt is Format.png:
+            # titiler's PNG profile fixes zlevel 6; level 1 encodes a 256 px tile in ~5 ms
+            # instead of ~23 ms for ~20 % more bytes (benchmarks/README.md)
+            if vis.color_formula:
+                image.apply_color_formula(vis.color_formula)
+            content = image.render(img_format="PNG", colormap=colormap, zlevel=PNG_ZLEVEL)
+            return content, fmt.image_type.mediatype
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InvalidDatatypeWarning)
             return render_image(
