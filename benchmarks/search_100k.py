@@ -202,16 +202,17 @@ def write_files(items: list[dict[str, Any]], folder: Path) -> dict[str, Path]:
 
 
 def _measure_load(path: str, queue: Any) -> None:
-    import tiler.collection  # noqa: F401  (imports before the baseline)
-    import tiler.search  # noqa: F401
+    import tiler.app  # noqa: F401  (imports before the baseline)
 
     with contextlib.suppress(ImportError):  # part of the baseline too
         import stac_geoparquet.arrow  # noqa: F401
-    from tiler.collection import load_collection
+    from tiler.app import paused_gc
+    from tiler.catalog.loaders import load_collection
 
     before = rss_mb()
     t = time.perf_counter()
-    col = load_collection(path)
+    with paused_gc():  # as the server loads (tiler.app.serve_app)
+        col = load_collection(path)
     seconds = time.perf_counter() - t
     queue.put((seconds, before, rss_mb(), len(col.items)))
 
@@ -252,24 +253,23 @@ def random_tiles(bounds: tuple[float, ...], n: int, zooms: range, seed: int = 1)
 
 
 def time_lookups(col: Any, search: Any, geoms: list[Any]) -> dict[str, float]:
-    """Times (ms) of ``select`` over ``geoms``: the first with cold caches, then warm.
+    """Times (ms) of ``MemoryCatalog.search`` over ``geoms``: the first with cold caches, then warm.
 
     The first call starts from empty per-collection caches (no filter results, no sort
     ranks); the others run one after the other, so a filter is only matched against
     items that no earlier tile had (as a server warms up while a map is browsed).
     """
-    from tiler.search import select
+    from tiler.catalog.memory import MemoryCatalog
 
-    if hasattr(col, "cache"):  # (absent before the caches: to compare with old code)
-        col.cache.clear()
+    col = MemoryCatalog(col.id, col.items)  # empty caches
     t = time.perf_counter()
-    select(col, search, geoms[0])
+    col.search(search, geoms[0])
     cold = (time.perf_counter() - t) * 1000
     times = []
     counts = []
     for g in geoms:
         t = time.perf_counter()
-        n = len(select(col, search, g))
+        n = len(col.search(search, g))
         times.append((time.perf_counter() - t) * 1000)
         counts.append(n)
     times.sort()
@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    from tiler.collection import load_collection
-    from tiler.search import make_search
+    from tiler.catalog.filters import make_search
+    from tiler.catalog.loaders import load_collection
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.dir or Path(tmp)

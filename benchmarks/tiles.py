@@ -3,7 +3,7 @@
 Serves the same tiles of the same synthetic Sentinel-2-like collection (benchmarks/generate.py)
 from two local servers on 127.0.0.1, each in its own process (own GDAL block cache):
 
-- ours: ``tiler.main.create_app(Settings(collections=[collection.json], read_threads=T,
+- ours: ``tiler.app.create_app(Settings(collections=[collection.json], read_threads=T,
   tile_cache_bytes=0))``, ``/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}.png
   ?quality=-MSK_CLDPRB&bands=B04,B03,B02&min=0&max=4500``;
 - stock: titiler.mosaic's ``MosaicTilerFactory`` with a minimal ``BaseBackend`` and rio-tiler's
@@ -11,7 +11,7 @@ from two local servers on 127.0.0.1, each in its own process (own GDAL block cac
   ``/mosaic/tiles/WebMercatorQuad/{z}/{x}/{y}.png?assets=B04&assets=B03&assets=B02
   &assets=MSK_CLDPRB&expression=b1;b2;b3;-b4&pixel_selection=lastbandhigh&rescale=0,4500``.
 
-Both get the GDAL settings of ``tiler.main.GDAL_DEFAULTS``. After a warm-up round (other tiles
+Both get the GDAL settings of ``tiler.engine.io.GDAL_DEFAULTS``. After a warm-up round (other tiles
 of the same zooms), every tile is requested ``--repeat`` times, alternately (ours, stock, ours,
 stock ...), and the wall-clock time of each request is measured by the HTTP client. Then:
 
@@ -83,8 +83,8 @@ def tms() -> TileMatrixSet:
 
 
 def gdal_env() -> None:
-    """The server's GDAL settings (``tiler.main.GDAL_DEFAULTS``), unless set already."""
-    from tiler.main import GDAL_DEFAULTS
+    """The server's GDAL settings (``tiler.engine.io.GDAL_DEFAULTS``), unless set already."""
+    from tiler.engine.io import GDAL_DEFAULTS
 
     for key, value in GDAL_DEFAULTS.items():
         os.environ.setdefault(key, value)
@@ -104,7 +104,7 @@ def build_app(which: str, collection: Path, threads: int) -> Any:
     warnings.filterwarnings("ignore")  # rio-tiler warns on raster:bands without statistics
     gdal_env()
     if which == "ours":
-        from tiler.main import create_app
+        from tiler.app import create_app
         from tiler.settings import Settings
 
         settings = Settings(collections=[collection], read_threads=threads, tile_cache_bytes=0)

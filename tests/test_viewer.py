@@ -39,7 +39,10 @@ CHROMIUM_ARGS = [
 STARTUP_TIMEOUT_S = 240  # the demo collection is generated on first use
 BACKGROUND = (0xDF, 0xE3, 0xE8)  # the map's background colour (frontend/src/main.ts)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
+]
 
 
 def _free_port() -> int:

@@ -61,14 +61,14 @@ def serve(paths: tuple[Path, ...], host: str, port: int, workers: int) -> None:
         # workers import the app factory and read the settings from the environment
         os.environ["TILER_COLLECTIONS"] = _json_list(settings.collections)
         if not settings.collections:
-            from tiler.demo import ensure_demo
+            from tiler.tools.demo import ensure_demo
 
             os.environ["TILER_COLLECTIONS"] = _json_list([ensure_demo(settings.demo_dir)])
-        uvicorn.run("tiler.main:create_app", factory=True, host=host, port=port, workers=workers)
+        uvicorn.run("tiler.app:serve_app", factory=True, host=host, port=port, workers=workers)
         return
-    from tiler.main import create_app
+    from tiler.app import serve_app
 
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(serve_app(settings), host=host, port=port)
 
 
 def _json_list(paths: list[Path]) -> str:
@@ -86,7 +86,7 @@ def _json_list(paths: list[Path]) -> str:
 )
 def demo(output: Path | None) -> None:
     """Create the built-in demo collection and print the path of its collection file."""
-    from tiler.demo import ensure_demo
+    from tiler.tools.demo import ensure_demo
 
     click.echo(str(ensure_demo(output)))
 
@@ -144,7 +144,7 @@ def index(
     """Build a STAC ItemCollection from COG files or folders (one item per scene)."""
     import json
 
-    from tiler.index import IndexingError, build_item_collection
+    from tiler.tools.index import IndexingError, build_item_collection
 
     props: dict[str, object] = {}
     for entry in properties:

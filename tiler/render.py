@@ -245,4 +245,4 @@ def encode_raw(image: ImageData, fmt: Format) -> bytes:
             for i, name in enumerate(image.band_names):
                 dst.set_band_description(i + 1, name)
             dst.set_band_description(count + 1, "valid")
-        return mem.read()
+        return bytes(mem.read())

@@ -1,0 +1,268 @@
+"""Parsing the request filters: datetime, bbox, ids, CQL2 and sortby (tiler.catalog.filters)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tiler.catalog.filters import (
+    SortKey,
+    compile_filter,
+    make_search,
+    parse_bbox,
+    parse_datetime,
+    parse_sortby,
+)
+from tiler.catalog.loaders import load_collection
+from tiler.catalog.memory import MemoryCatalog
+from tiler.errors import InvalidFilter
+
+
+def select(catalog, search, geom):
+    return catalog.search(search, geom)
+
+
+def fresh(catalog):
+    """The same items in a new catalogue: no cached filter results nor sort ranks."""
+    return MemoryCatalog(catalog.id, catalog.items)
+
+
+UTC = dt.UTC
+
+
+def _t(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _item(item_id: str, when: str, lon: float, lat: float, **props: Any) -> dict[str, Any]:
+    ring = [[lon, lat], [lon + 1, lat], [lon + 1, lat + 1], [lon, lat + 1], [lon, lat]]
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": item_id,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "bbox": [lon, lat, lon + 1, lat + 1],
+        "properties": {"datetime": when, **props},
+        "links": [],
+        "assets": {"B04": {"href": f"https://example.com/{item_id}.tif", "type": "image/tiff"}},
+    }
+
+
+def _collection(tmp: Path, items: list[dict[str, Any]]):
+    path = tmp / "items.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    return load_collection(path)
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Six items: ties in datetime, a missing cloud cover, two platforms, two places."""
+    items = [
+        _item("e", "2021-06-01T00:00:00Z", 0, 0, **{"eo:cloud_cover": 10.0, "platform": "s2a"}),
+        _item("b", "2021-06-01T00:00:00Z", 0, 0, **{"eo:cloud_cover": 50.0, "platform": "s2b"}),
+        _item("a", "2021-06-03T12:00:00Z", 0, 0, platform="s2a"),  # no cloud cover
+        _item("d", "2021-06-05T00:00:00Z", 5, 5, **{"eo:cloud_cover": 10.0, "platform": "s2b"}),
+        _item("c", "2021-06-07T23:59:59Z", 0, 0, **{"eo:cloud_cover": 90.0, "platform": "s2a"}),
+        _item("f", "2021-06-08T00:00:00Z", 5, 5, **{"eo:cloud_cover": 0.0, "platform": "s2a"}),
+    ]
+    return _collection(tmp_path, items)
+
+
+def _ids(items) -> list[str]:
+    return [it.id for it in items]
+
+
+# ---------------------------------------------------------------------------------------
+# parsing
+
+
+@pytest.mark.parametrize(
+    ("value", "start", "end"),
+    [
+        pytest.param(None, None, None, id="none-is-no-filter"),
+        pytest.param("  ", None, None, id="blank-is-no-filter"),
+        pytest.param(
+            "2020-07-01T10:00:00Z", "2020-07-01T10:00:00Z", "2020-07-01T10:00:00Z", id="instant"
+        ),
+        pytest.param(
+            "2020-07-01T12:00:00+02:00",
+            "2020-07-01T10:00:00Z",
+            "2020-07-01T10:00:00Z",
+            id="instant-with-offset-to-utc",
+        ),
+        pytest.param(
+            "2020-07-01T10:00:00", "2020-07-01T10:00:00Z", "2020-07-01T10:00:00Z", id="naive-is-utc"
+        ),
+        pytest.param(
+            "2020-07-01T10:00:00.5z",
+            "2020-07-01T10:00:00.5Z",
+            "2020-07-01T10:00:00.5Z",
+            id="fraction-lower-case-z",
+        ),
+        pytest.param(
+            "2020-07-01", "2020-07-01T00:00:00Z", "2020-07-01T23:59:59.999999Z", id="date-whole-day"
+        ),
+        pytest.param(
+            "2020-07-01/2020-09-01",
+            "2020-07-01T00:00:00Z",
+            "2020-09-01T23:59:59.999999Z",
+            id="dates-interval-inclusive",
+        ),
+        pytest.param(
+            "2020-07-01T06:00:00Z/2020-07-02T06:00:00Z",
+            "2020-07-01T06:00:00Z",
+            "2020-07-02T06:00:00Z",
+            id="instants-interval",
+        ),
+        pytest.param("../2020-09-01", None, "2020-09-01T23:59:59.999999Z", id="open-start-dots"),
+        pytest.param("/2020-09-01", None, "2020-09-01T23:59:59.999999Z", id="open-start-empty"),
+        pytest.param("2020-07-01/..", "2020-07-01T00:00:00Z", None, id="open-end-dots"),
+        pytest.param("2020-07-01/", "2020-07-01T00:00:00Z", None, id="open-end-empty"),
+        pytest.param("../..", None, None, id="both-open"),
+    ],
+)
+def test_parse_datetime(value, start, end):
+    lo, hi = parse_datetime(value)
+    assert lo == (None if start is None else _t(start))
+    assert hi == (None if end is None else _t(end))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("yesterday", "'yesterday' is not RFC 3339", id="words"),
+        pytest.param("2020-13-01", "'2020-13-01' is not RFC 3339", id="month-13"),
+        pytest.param("2020-07-01T25:00:00Z", "is not RFC 3339", id="hour-25"),
+        pytest.param("2020-07-01/nope", "'nope' is not RFC 3339", id="bad-end"),
+        pytest.param("..", "'..' alone is not an interval", id="dots-alone"),
+        pytest.param("2020-01-01/2020-02-01/2020-03-01", "has 2 '/'", id="three-parts"),
+        pytest.param("2020-09-01/2020-07-01", "start is after end", id="reversed"),
+    ],
+)
+def test_parse_datetime_rejects(value, message):
+    with pytest.raises(InvalidFilter, match=message):
+        parse_datetime(value)
+
+
+def test_datetime_message_says_what_is_allowed():
+    with pytest.raises(InvalidFilter) as err:
+        parse_datetime("July")
+    assert "2020-07-01T00:00:00Z" in str(err.value) and "'..'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, None, id="none"),
+        pytest.param("", None, id="empty"),
+        pytest.param("1,2,3,4", (1.0, 2.0, 3.0, 4.0), id="text"),
+        pytest.param(" -180, -90 ,180,90", (-180.0, -90.0, 180.0, 90.0), id="world-with-spaces"),
+        pytest.param([0, 0, 1, 1], (0.0, 0.0, 1.0, 1.0), id="sequence"),
+        pytest.param("5,5,5,5", (5.0, 5.0, 5.0, 5.0), id="degenerate-point"),
+    ],
+)
+def test_parse_bbox(value, expected):
+    assert parse_bbox(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param("1,2,3", "expected 4 numbers", id="three-numbers"),
+        pytest.param("1,2,3,4,5", "expected 4 numbers", id="five-numbers"),
+        pytest.param("a,b,c,d", "expected 4 numbers", id="not-numbers"),
+        pytest.param("0,0,nan,1", "numbers must be finite", id="nan"),
+        pytest.param("0,0,inf,1", "numbers must be finite", id="inf"),
+        pytest.param("2,0,1,1", "min must not exceed max", id="minx-above-maxx"),
+        pytest.param("0,2,1,1", "min must not exceed max", id="miny-above-maxy"),
+        pytest.param("0,0,181,1", "lon must be in", id="lon-out-of-range"),
+        pytest.param("0,-91,1,1", "lat in \\[-90, 90\\]", id="lat-out-of-range"),
+    ],
+)
+def test_parse_bbox_rejects(value, message):
+    with pytest.raises(InvalidFilter, match=message):
+        parse_bbox(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, None, id="none"),
+        pytest.param("", None, id="empty"),
+        pytest.param("a,b", frozenset({"a", "b"}), id="comma-separated"),
+        pytest.param(" a , b ,,", frozenset({"a", "b"}), id="spaces-and-empty-parts"),
+        pytest.param(["x", " y"], frozenset({"x", "y"}), id="sequence"),
+    ],
+)
+def test_make_search_ids(value, expected):
+    assert make_search(ids=value).ids == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("eo:cloud_cover < 20", id="comparison"),
+        pytest.param("eo:cloud_cover < 20 AND platform = 'sentinel-2a'", id="and"),
+        pytest.param("platform IN ('s2a', 's2b') OR eo:cloud_cover IS NULL", id="in-or-null"),
+        pytest.param("eo:cloud_cover BETWEEN 10 AND 20", id="between"),
+        pytest.param("platform LIKE 's2%'", id="like"),
+        pytest.param("NOT (eo:cloud_cover >= 50)", id="not"),
+        pytest.param("datetime > TIMESTAMP('2021-06-02T00:00:00Z')", id="timestamp"),
+    ],
+)
+def test_valid_cql2_is_accepted(text):
+    assert make_search(filter=f"  {text} ").filter == text
+    compile_filter(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("eo:cloud_cover <", id="dangling-operator"),
+        pytest.param("cloud = = 3", id="double-operator"),
+        pytest.param("eo:cloud_cover < 20 AND", id="dangling-and"),
+        pytest.param("'unterminated", id="unterminated-string"),
+        pytest.param("(a = 1", id="unbalanced-parenthesis"),
+    ],
+)
+def test_invalid_cql2_is_rejected_with_an_example(text):
+    with pytest.raises(
+        InvalidFilter, match="(?s)is not valid CQL2 text.*Example: eo:cloud_cover < 20"
+    ):
+        make_search(filter=text)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, (), id="none"),
+        pytest.param("datetime", (SortKey("datetime"),), id="one-key"),
+        pytest.param(
+            "-eo:cloud_cover, +platform,id",
+            (SortKey("eo:cloud_cover", True), SortKey("platform"), SortKey("id")),
+            id="several-keys-with-signs",
+        ),
+        pytest.param("s2:mgrs-tile.x", (SortKey("s2:mgrs-tile.x"),), id="name-characters"),
+    ],
+)
+def test_parse_sortby(value, expected):
+    assert parse_sortby(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("-", id="sign-only"),
+        pytest.param("a,,b", id="empty-key"),
+        pytest.param("cloud cover", id="space"),
+        pytest.param("1abc", id="leading-digit"),
+        pytest.param("a;drop", id="semicolon"),
+    ],
+)
+def test_parse_sortby_rejects(value):
+    with pytest.raises(InvalidFilter, match="sortby key .* is not valid"):
+        parse_sortby(value)

@@ -1,0 +1,1 @@
+"""HTTP only: query dependencies, responses and the routers."""

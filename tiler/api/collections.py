@@ -1,0 +1,91 @@
+"""Routes: the served collections and the items a request selects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from tiler.api.deps import SearchParams, get_catalog
+from tiler.catalog.base import Catalog
+from tiler.engine.outputs import DERIVED
+
+router = APIRouter(tags=["Collections"])
+
+
+def collection_summary(catalog: Catalog, request: Request) -> dict[str, Any]:
+    """The JSON description of a collection."""
+    info = catalog.info()
+    w, s, e, n = info.bounds
+    start, end = info.interval
+    base = str(request.base_url).rstrip("/")
+    tiles = f"{base}/collections/{info.id}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
+    return {
+        "id": info.id,
+        "title": info.title or info.id,
+        "description": info.description,
+        "item_count": info.item_count,
+        "bounds": [w, s, e, n],
+        "center": [(w + e) / 2, (s + n) / 2, 11],
+        "minzoom": 0,
+        "maxzoom": 22,
+        "datetime": [start, end],
+        "extent": {
+            "spatial": {"bbox": [[w, s, e, n]]},
+            "temporal": {"interval": [[start, end]]},
+        },
+        "bands": info.bands,
+        "summaries": info.summaries,
+        "output_bands": [*info.bands, *DERIVED],
+        "default": info.default_render,
+        "renders": info.renders,
+        "links": [
+            {"rel": "self", "href": f"{base}/collections/{info.id}"},
+            {"rel": "tiles", "href": tiles},
+        ],
+    }
+
+
+@router.get("/collections", summary="The collections served")
+def list_collections(request: Request) -> dict[str, Any]:
+    """List the served collections."""
+    catalogs: dict[str, Catalog] = request.app.state.catalogs
+    return {"collections": [collection_summary(c, request) for c in catalogs.values()]}
+
+
+@router.get("/collections/{collection_id}", summary="One collection")
+def describe_collection(
+    request: Request, catalog: Annotated[Catalog, Depends(get_catalog)]
+) -> dict[str, Any]:
+    """Bounds, item count, date range, band names, default visualisation, presets."""
+    return collection_summary(catalog, request)
+
+
+@router.get("/collections/{collection_id}/items", summary="Items a request selects")
+def list_items(
+    request: Request,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    search: Annotated[SearchParams, Depends()],
+    limit: Annotated[int, Query(ge=1, le=1000, description="Items per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> dict[str, Any]:
+    """The STAC items the filters select, in collection order (the mosaic's tie order)."""
+    page = catalog.page(search.search(), limit=limit, offset=offset)
+    links = []
+    if offset + limit < page.matched:
+        params = dict(request.query_params)
+        params["offset"] = str(offset + limit)
+        links.append({"rel": "next", "href": str(request.url.replace_query_params(**params))})
+    features = []
+    for i, item in enumerate(page.items):
+        stac = item.stac
+        stac["collection"] = catalog.id
+        stac["properties"] = {**stac.get("properties", {}), "qualitymosaic:index": offset + i}
+        features.append(stac)
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberMatched": page.matched,
+        "numberReturned": len(page.items),
+        "links": links,
+    }

@@ -1,0 +1,241 @@
+"""Doors for map clients: TileJSON, WMTS capabilities, OGC tileset metadata."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from morecantile import TileMatrixSet
+from morecantile.defaults import tms as default_tms
+from titiler.core.models.mapbox import TileJSON
+from titiler.core.resources.responses import XMLResponse
+from titiler.core.utils import tms_limits
+from titiler.mosaic.extensions.wmts import DEFAULT_TEMPLATES
+
+from tiler.api.deps import TMS_IDS, Mosaic, get_catalog, get_tms, mosaic_params
+from tiler.catalog.base import Catalog
+from tiler.engine.io import native_maxzoom
+from tiler.render import Format
+
+router = APIRouter(tags=["Maps"])
+
+#: query keys of these routes that must not be forwarded to tile URLs
+_OWN_KEYS = {
+    "tile_format",
+    "tile_scale",
+    "minzoom",
+    "maxzoom",
+    "tilesize",
+    "service",
+    "request",
+    "version",
+    "acceptversions",
+    "sections",
+    "updatesequence",
+    "acceptformats",
+}
+
+
+class _Unreadable(Exception):
+    """The file that sets the zoom range cannot be read (not cached: it may come back)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _native_zoom(href: str, tms_id: str) -> int:
+    zoom = native_maxzoom(href, default_tms.get(tms_id))
+    if zoom is None:
+        raise _Unreadable(href)
+    return zoom
+
+
+def zoom_range(catalog: Catalog, tms: TileMatrixSet) -> tuple[int, int]:
+    """Zooms a map should request: native resolution of a sample item and 6 levels out.
+
+    Falls back to the matrix set's range while that item cannot be read (logged).
+    """
+    item = catalog.sample()
+    if item is None or not item.bands:
+        return tms.minzoom, tms.maxzoom
+    first = next(iter(item.bands.values()))
+    try:
+        maxzoom = min(_native_zoom(first.href, tms.id), tms.maxzoom)
+    except _Unreadable:
+        maxzoom = tms.maxzoom
+    return max(tms.minzoom, maxzoom - 6), maxzoom
+
+
+def validated_query(request: Request, mosaic: Annotated[Mosaic, Depends(mosaic_params)]) -> str:
+    """The tile query string, after checking it as a tile request would (400 if bad)."""
+    return urlencode(
+        [(k, v) for k, v in request.query_params.multi_items() if k.lower() not in _OWN_KEYS]
+    )
+
+
+def tile_url(
+    request: Request, collection_id: str, tms: TileMatrixSet, fmt: Format, scale: int
+) -> str:
+    """The tile URL template with literal ``{z}/{x}/{y}``."""
+    base = str(request.base_url).rstrip("/")
+    suffix = f"@{scale}x" if scale != 1 else ""
+    return (
+        f"{base}/collections/{collection_id}/tiles/{tms.id}/{{z}}/{{x}}/{{y}}{suffix}.{fmt.value}"
+    )
+
+
+@router.get(
+    "/collections/{collection_id}/{tileMatrixSetId}/tilejson.json",
+    response_model=TileJSON,
+    response_model_exclude_none=True,
+    summary="TileJSON 3.0 for web maps",
+)
+def tilejson(
+    request: Request,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    tms: Annotated[TileMatrixSet, Depends(get_tms)],
+    query: Annotated[str, Depends(validated_query)],
+    tile_format: Annotated[Format, Query(description="Tile format.")] = Format.png,
+    tile_scale: Annotated[int, Query(ge=1, le=4, description="Tile scale (2 = @2x).")] = 1,
+    minzoom: Annotated[int | None, Query(description="Override the minimum zoom.")] = None,
+    maxzoom: Annotated[int | None, Query(description="Override the maximum zoom.")] = None,
+) -> dict[str, Any]:
+    """TileJSON whose tile URL carries the request's quality, bands and filters."""
+    info = catalog.info()
+    lo, hi = zoom_range(catalog, tms)
+    url = tile_url(request, catalog.id, tms, tile_format, tile_scale)
+    w, s, e, n = info.bounds
+    lo = lo if minzoom is None else minzoom
+    hi = hi if maxzoom is None else maxzoom
+    return {
+        "tilejson": "3.0.0",
+        "name": info.title or info.id,
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [f"{url}?{query}" if query else url],
+        "minzoom": lo,
+        "maxzoom": hi,
+        "bounds": [w, s, e, n],
+        "center": [(w + e) / 2, (s + n) / 2, lo],
+    }
+
+
+@router.get(
+    "/collections/{collection_id}/{tileMatrixSetId}/WMTSCapabilities.xml",
+    response_class=XMLResponse,
+    summary="OGC WMTS capabilities (RESTful) for QGIS and GDAL",
+)
+def wmts(
+    request: Request,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    tms: Annotated[TileMatrixSet, Depends(get_tms)],
+    query: Annotated[str, Depends(validated_query)],
+    tile_format: Annotated[Format, Query(description="Tile format.")] = Format.png,
+) -> Any:
+    """One layer for the request's parameters, and one per preset of the collection."""
+    info = catalog.info()
+    lo, hi = zoom_range(catalog, tms)
+    limits = tms_limits(tms, info.bounds, zooms=(lo, hi))
+    url = tile_url(request, catalog.id, tms, tile_format, 1)
+    url = url.replace("{z}", "{TileMatrix}").replace("{x}", "{TileCol}")
+    url = url.replace("{y}", "{TileRow}")
+    # the request's own layer is named after the collection; presets get a suffix
+    renders = [(info.id, query)]
+    renders += [(f"{info.id}_{name}", urlencode({"preset": name})) for name in info.renders]
+    layers = [
+        {
+            "title": name,
+            "identifier": name,
+            "tms_identifier": tms.id,
+            "tms_limits": limits,
+            "tiles_url": url,
+            "query_string": qs,
+            "bbox_crs_type": "WGS84BoundingBox",
+            "bbox_crs_uri": "urn:ogc:def:crs:OGC:2:84",
+            "bbox": info.bounds,
+        }
+        for name, qs in renders
+    ]
+    # matrices past the native zoom are left out: GDAL reads at the finest matrix listed
+    matrices = tms.tileMatrices[: hi - tms.minzoom + 1]
+    matrix_sets = [{"id": tms.id, "crs": tms.crs.srs, "matrices": matrices}]
+    return DEFAULT_TEMPLATES.TemplateResponse(
+        request,
+        name="wmts.xml",
+        context={
+            "layers": layers,
+            "tileMatrixSets": matrix_sets,
+            "media_type": tile_format.image_type.mediatype,
+        },
+        media_type="application/xml",
+    )
+
+
+@router.get("/collections/{collection_id}/tiles", summary="OGC tilesets of a collection")
+def tilesets(request: Request, catalog: Annotated[Catalog, Depends(get_catalog)]) -> dict[str, Any]:
+    """The tile matrix sets a collection can be tiled in."""
+    info = catalog.info()
+    base = str(request.base_url).rstrip("/")
+    return {
+        "tilesets": [
+            {
+                "title": f"{info.id} tiled in {tms_id}",
+                "dataType": "map",
+                "crs": get_tms(tms_id).crs.srs,
+                "links": [
+                    {
+                        "rel": "self",
+                        "href": f"{base}/collections/{info.id}/tiles/{tms_id}",
+                    },
+                    {
+                        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                        "href": f"{base}/tileMatrixSets/{tms_id}",
+                    },
+                ],
+            }
+            for tms_id in TMS_IDS
+        ]
+    }
+
+
+@router.get(
+    "/collections/{collection_id}/tiles/{tileMatrixSetId}",
+    summary="OGC tileset metadata",
+)
+def tileset(
+    request: Request,
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    tms: Annotated[TileMatrixSet, Depends(get_tms)],
+    query: Annotated[str, Depends(validated_query)],
+) -> dict[str, Any]:
+    """Tileset metadata (OGC API - Tiles) with the tile template and matrix limits."""
+    info = catalog.info()
+    lo, hi = zoom_range(catalog, tms)
+    base = str(request.base_url).rstrip("/")
+    url = tile_url(request, catalog.id, tms, Format.png, 1)
+    url = url.replace("{z}", "{tileMatrix}").replace("{x}", "{tileCol}")
+    url = url.replace("{y}", "{tileRow}")
+    return {
+        "title": f"{info.id} tiled in {tms.id}",
+        "dataType": "map",
+        "crs": tms.crs.srs,
+        "boundingBox": {
+            "lowerLeft": list(info.bounds[:2]),
+            "upperRight": list(info.bounds[2:]),
+            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        },
+        "tileMatrixSetURI": f"{base}/tileMatrixSets/{tms.id}",
+        "tileMatrixSetLimits": tms_limits(tms, info.bounds, zooms=(lo, hi)),
+        "links": [
+            {
+                "rel": "item",
+                "type": "image/png",
+                "templated": True,
+                "href": f"{url}?{query}" if query else url,
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                "href": f"{base}/tileMatrixSets/{tms.id}",
+            },
+        ],
+    }

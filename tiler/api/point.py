@@ -1,0 +1,87 @@
+"""Route: point inspection, the winner and every item's values at one location."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from rasterio.crs import CRS
+from rio_tiler.constants import WGS84_CRS
+from titiler.core.dependencies import CoordCRSParams, DatasetParams
+
+from tiler.api.deps import (
+    LayerParams,
+    SearchParams,
+    get_catalog,
+    get_engine,
+    read_options,
+    resolve_layer,
+)
+from tiler.catalog.base import Catalog
+from tiler.catalog.filters import parse_floats
+from tiler.engine.grids import PointGrid
+from tiler.engine.outputs import winner_values
+from tiler.engine.service import Engine
+from tiler.errors import BadRequest
+
+router = APIRouter(tags=["Inspection"])
+
+
+def _coords(value: str) -> tuple[float, float]:
+    expected = "lon,lat, e.g. -103.19,40.14"
+    nums = parse_floats("point", value, expected=expected)
+    if len(nums) != 2:
+        raise BadRequest(f"point={value!r}: expected {expected}")
+    return nums[0], nums[1]
+
+
+@router.get(
+    "/collections/{collection_id}/point/{coordinates}",
+    summary="Winner and per-item series at a point",
+)
+def point(
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    engine: Annotated[Engine, Depends(get_engine)],
+    coordinates: Annotated[str, Path(description="lon,lat (in coord_crs, default WGS84).")],
+    search: Annotated[SearchParams, Depends()],
+    layer: Annotated[LayerParams, Depends()],
+    dataset: Annotated[DatasetParams, Depends()],
+    coord_crs: Annotated[CRS | None, Depends(CoordCRSParams)] = None,
+) -> dict[str, Any]:
+    """The winner (id, index, datetime), its values, and the series in collection order."""
+    lon, lat = _coords(coordinates)
+    crs = coord_crs or WGS84_CRS
+    if crs == WGS84_CRS and not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise BadRequest(f"point {coordinates!r}: lon must be in [-180, 180], lat in [-90, 90]")
+    info = catalog.info()
+    chosen = resolve_layer(info, layer)
+    bands = list(dict.fromkeys([*chosen.bands, *info.bands]))
+    items, series = engine.point(
+        catalog,
+        search.search(),
+        PointGrid(lon, lat, crs),
+        chosen.quality,
+        bands,
+        read_options(dataset),
+    )
+    winner = None
+    if series.winner is not None:
+        w = items[series.winner]
+        winner = {"id": w.id, "index": series.winner, "datetime": w.isodatetime}
+    return {
+        "coordinates": [lon, lat],
+        "quality": chosen.quality.text,
+        "winner": winner,
+        "values": winner_values(chosen.bands, items, series.winner, series.quality, series.values),
+        "items": [
+            {
+                "id": it.id,
+                "index": i,
+                "datetime": it.isodatetime,
+                "quality": series.quality[i],
+                "values": series.values[i],
+                "skipped": series.skipped.get(it.id),
+            }
+            for i, it in enumerate(items)
+        ],
+    }

@@ -1,0 +1,101 @@
+"""Responses of rendered bodies: a bounded cache, ETag / 304, and the mosaic's headers."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+from cachetools import LRUCache
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tiler.engine.mosaic import MosaicStats
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered body with what its response needs."""
+
+    content: bytes
+    media_type: str
+    headers: dict[str, str]
+
+    @property
+    def etag(self) -> str:
+        """Strong ETag: a digest of the body."""
+        return '"' + hashlib.blake2b(self.content, digest_size=12).hexdigest() + '"'
+
+
+class ResponseCache:
+    """LRU cache of :class:`Rendered` bodies, bounded by their total size in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._lru: LRUCache[str, Rendered] | None = (
+            LRUCache(maxsize=max_bytes, getsizeof=lambda r: len(r.content) + 256)
+            if max_bytes > 0
+            else None
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(request: Request) -> str:
+        """The full request identity: path and sorted query parameters."""
+        query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()))
+        return f"{request.url.path}?{query}"
+
+    def get(self, key: str) -> Rendered | None:
+        """A cached body, or None."""
+        if self._lru is None:
+            return None
+        with self._lock:
+            return self._lru.get(key)
+
+    def put(self, key: str, value: Rendered) -> None:
+        """Keep a body (skipped if larger than the whole cache)."""
+        if self._lru is None or len(value.content) + 256 > self.max_bytes:
+            return
+        with self._lock:
+            self._lru[key] = value
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """True when the client's ``If-None-Match`` already names ``etag``."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return etag in tags or "*" in tags
+
+
+def respond(
+    request: Request, rendered: Rendered, cache_control: str, cached: bool = False
+) -> Response:
+    """The response for a rendered body: 304 when the client has it, else the body."""
+    etag = rendered.etag
+    headers = {
+        **rendered.headers,
+        "ETag": etag,
+        "Cache-Control": cache_control,
+        "X-Cache": "hit" if cached else "miss",
+    }
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.content, media_type=rendered.media_type, headers=headers)
+
+
+def stats_headers(stats: MosaicStats) -> dict[str, str]:
+    """Observability headers of a mosaic response."""
+    headers = {
+        "X-Items-Considered": str(stats.considered),
+        "X-Items-Read": str(stats.read),
+        "X-Items-Used": str(len(stats.used)),
+        "X-Early-Exit": "1" if stats.exited_early else "0",
+        "Server-Timing": ", ".join(f"{k};dur={v:.2f}" for k, v in stats.timings.items()),
+    }
+    if stats.skipped:
+        headers["X-Items-Skipped"] = "; ".join(
+            f"{k}: {v}".replace("\n", " ")[:300] for k, v in stats.skipped.items()
+        )[:4000]
+    return headers

@@ -1,0 +1,156 @@
+"""The FastAPI application: ``create_app(settings)`` wires catalogues, engine and routers.
+
+``create_app`` has no process-wide side effects. A server process starts through
+:func:`serve_app` (what ``tiler serve`` and ``uvicorn tiler.app:serve_app --factory``
+run), which also sets GDAL's defaults for COGs in the environment and loads the
+catalogues with Python's cyclic garbage collector paused, then freezes them.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from titiler.core.factory import TMSFactory
+
+from tiler import __version__, errors
+from tiler.api import collections, export, maps, point, tiles
+from tiler.api.responses import ResponseCache
+from tiler.catalog.base import Catalog
+from tiler.catalog.loaders import load_collections
+from tiler.engine.io import GDAL_DEFAULTS
+from tiler.engine.service import Engine
+from tiler.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: the built browser viewer (frontend/ builds into it)
+VIEWER = Path(__file__).parent / "static" / "viewer"
+
+
+def load_catalogs(settings: Settings) -> dict[str, Catalog]:
+    """The catalogues ``settings`` name (the built-in demo when they name none)."""
+    paths: Sequence[Path] = list(settings.collections)
+    if not paths:
+        from tiler.tools.demo import ensure_demo
+
+        paths = [ensure_demo(settings.demo_dir)]
+    return dict(load_collections(paths))
+
+
+def create_app(
+    settings: Settings | None = None, catalogs: dict[str, Catalog] | None = None
+) -> FastAPI:
+    """Build the application.
+
+    Args:
+        settings: settings (default: from the environment).
+        catalogs: catalogues to serve by id (default: :func:`load_catalogs`).
+
+    Returns:
+        The FastAPI app; its engine starts with it and is closed at shutdown.
+    """
+    settings = settings or Settings()
+    if catalogs is None:
+        catalogs = load_catalogs(settings)
+    engine = Engine(
+        read_threads=settings.read_threads,
+        item_timeout=settings.item_timeout,
+        max_items=settings.max_items_per_tile,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.close()
+        for catalog in catalogs.values():
+            catalog.close()
+
+    app = FastAPI(
+        title="qualitymosaic",
+        version=__version__,
+        description="Exact per-pixel quality mosaics (Earth Engine's qualityMosaic) of "
+        "STAC collections as map tiles.",
+        root_path=settings.root_path,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalogs = catalogs
+    app.state.engine = engine
+    app.state.cache = ResponseCache(settings.tile_cache_bytes)
+    errors.install(app)
+    for module in (collections, tiles, maps, point, export):
+        app.include_router(module.router)
+    app.include_router(TMSFactory().router, tags=["Tiling Schemes"])
+
+    app.mount("/static/viewer", StaticFiles(directory=VIEWER, check_dir=False), name="viewer")
+
+    @app.get("/", include_in_schema=False)
+    def viewer() -> Response:
+        index = VIEWER / "index.html"
+        if index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(
+            "<!doctype html><title>qualitymosaic</title><p>The viewer is not built "
+            "(cd frontend && npm ci && npm run build). API: <a href='docs'>/docs</a>, "
+            "<a href='collections'>/collections</a>.</p>"
+        )
+
+    @app.get("/healthz", summary="Health check", tags=["health"])
+    def healthz() -> dict[str, object]:
+        return {"status": "ok", "version": __version__, "collections": len(catalogs)}
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["*"],
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    return app
+
+
+def configure_gdal() -> None:
+    """Set :data:`~tiler.engine.io.GDAL_DEFAULTS` where the environment has no value."""
+    for key, value in GDAL_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (loading creates millions of acyclic objects).
+
+    Without the pause the collector runs over and over while a large collection loads
+    and takes about 3/4 of the time.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def serve_app(settings: Settings | None = None) -> FastAPI:
+    """The app of a server process: GDAL defaults set, catalogues loaded and frozen.
+
+    Args:
+        settings: settings (default: from the environment, as uvicorn workers read them).
+    """
+    settings = settings or Settings()
+    configure_gdal()
+    with paused_gc():
+        catalogs = load_catalogs(settings)
+    gc.freeze()  # the loaded items live as long as the process: keep the collector off them
+    return create_app(settings, catalogs)

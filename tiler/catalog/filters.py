@@ -1,0 +1,310 @@
+"""The request's filters, parsed once: datetime, bbox, ids, CQL2 filter and sortby.
+
+Every catalogue receives the same :class:`Search`; this module is the one parser of each
+parameter (and of RFC 3339 instants, which item loaders use too), and the reference of
+how one item matches a CQL2 filter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cql2
+import pystac.utils
+
+from tiler.errors import BadRequest, InvalidFilter
+
+logger = logging.getLogger(__name__)
+
+_SORT_KEY = re.compile(r"^[+-]?[A-Za-z_][\w:.\-]*$")
+#: what ``cql2`` says when an item lacks a property the filter reads (or it has another
+#: type): the item does not match
+_CQL2_NO_VALUE = "Could not reduce expression to boolean"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One sortby key: a property name (``datetime``, ``id`` or any property)."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Search:
+    """The request's filters and order, parsed and validated."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    ids: frozenset[str] | None = None
+    filter: str | None = None
+    sortby: tuple[SortKey, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------
+# numbers
+
+
+def parse_floats(
+    name: str,
+    value: str,
+    error: type[BadRequest] = BadRequest,
+    expected: str = "a number or comma-separated numbers",
+) -> tuple[float, ...]:
+    """Comma-separated finite numbers.
+
+    Args:
+        name: the parameter's name, for the message.
+        value: the text.
+        error: the exception to raise.
+        expected: what the message says is expected.
+
+    Raises:
+        BadRequest: (or ``error``) a value that is not a finite number.
+    """
+    try:
+        out = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise error(f"{name}={value!r}: expected {expected}") from None
+    if not all(math.isfinite(v) for v in out):
+        raise error(f"{name}={value!r}: numbers must be finite")
+    return out
+
+
+def parse_bbox(
+    value: str | Sequence[float] | None, *, lonlat: bool = True, name: str = "bbox"
+) -> tuple[float, float, float, float] | None:
+    """Parse ``minx,miny,maxx,maxy``.
+
+    Args:
+        value: the text (or four numbers); None or empty: no bbox.
+        lonlat: the bbox is in lon/lat: values must lie in [-180, 180] x [-90, 90] and
+            min <= max. Otherwise (an export extent in any CRS) min < max: an area.
+        name: the parameter's name, for the message.
+
+    Raises:
+        InvalidFilter: not 4 finite numbers, or out of the allowed ranges.
+    """
+    if value is None or (isinstance(value, str) and value == ""):
+        return None
+    expected = (
+        f"{name} {value!r}: expected 4 numbers minx,miny,maxx,maxy (4 finite numbers "
+        "separated by commas)"
+    )
+    try:
+        parts = value.split(",") if isinstance(value, str) else value
+        nums = tuple(float(v) for v in parts)
+    except (TypeError, ValueError):
+        raise InvalidFilter(expected) from None
+    if len(nums) != 4:
+        raise InvalidFilter(expected)
+    if not all(math.isfinite(v) for v in nums):
+        raise InvalidFilter(f"{name} {value!r}: numbers must be finite")
+    minx, miny, maxx, maxy = nums
+    if not lonlat:
+        if minx >= maxx or miny >= maxy:
+            raise InvalidFilter(f"{name} {value!r}: min must be less than max")
+        return (minx, miny, maxx, maxy)
+    if minx > maxx or miny > maxy:
+        raise InvalidFilter(f"{name} {value!r}: min must not exceed max")
+    if miny < -90 or maxy > 90 or minx < -180 or maxx > 180:
+        raise InvalidFilter(f"{name} {value!r}: lon must be in [-180, 180], lat in [-90, 90]")
+    return (minx, miny, maxx, maxy)
+
+
+# ---------------------------------------------------------------------------------------
+# datetime
+
+
+def parse_rfc3339(text: str) -> dt.datetime:
+    """An RFC 3339 date-time (or ISO 8601 date), in UTC; naive values are taken as UTC.
+
+    Raises:
+        ValueError: not a date-time, or outside the representable range once in UTC.
+    """
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        if len(text) < 10:  # at least a full date: never guess from "2020"
+            raise
+        # what Python's parser does not take (lower-case t/z, ...)
+        moment = pystac.utils.str_to_datetime(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+23:59
+        raise ValueError(f"{text!r} is outside the years 1..9999 in UTC") from exc
+
+
+def _parse_instant(text: str, *, end: bool) -> dt.datetime:
+    text = text.strip()
+    try:
+        if len(text) == 10:  # a date: the whole day
+            day = dt.date.fromisoformat(text)
+            moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
+            return moment.replace(tzinfo=dt.UTC)
+        return parse_rfc3339(text)
+    except (ValueError, OverflowError):
+        raise InvalidFilter(
+            f"datetime {text!r} is not RFC 3339: use e.g. 2020-07-01T00:00:00Z, a date "
+            "2020-07-01, or an interval 2020-07-01/2020-09-01 with '..' for an open end"
+        ) from None
+
+
+def parse_datetime(value: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Parse a STAC ``datetime`` parameter into an inclusive (start, end) interval.
+
+    Args:
+        value: an instant, a date, or ``start/end`` with ``..`` or empty for an open end.
+
+    Returns:
+        (start, end), either may be None for an open end.
+
+    Raises:
+        InvalidFilter: malformed, or start after end.
+    """
+    if value is None or value.strip() == "":
+        return None, None
+    parts = value.split("/")
+    if len(parts) == 1:
+        if parts[0].strip() == "..":
+            raise InvalidFilter("datetime '..' alone is not an interval; use '../..' or omit")
+        start = _parse_instant(parts[0], end=False)
+        end = _parse_instant(parts[0], end=True) if len(parts[0].strip()) == 10 else start
+        return start, end
+    if len(parts) != 2:
+        raise InvalidFilter(
+            f"datetime {value!r} has {len(parts) - 1} '/': an interval is start/end"
+        )
+    s, e = (p.strip() for p in parts)
+    lo = None if s in ("", "..") else _parse_instant(s, end=False)
+    hi = None if e in ("", "..") else _parse_instant(e, end=True)
+    if lo and hi and lo > hi:
+        raise InvalidFilter(f"datetime {value!r}: start is after end")
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------------------
+# ids, sortby
+
+
+def parse_ids(value: str | Sequence[str] | None) -> frozenset[str] | None:
+    """Comma-separated item ids (a filter, never an order); None or empty: no filter."""
+    if not value:
+        return None
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return frozenset(p.strip() for p in parts if p.strip())
+
+
+def parse_sortby(value: str | None) -> tuple[SortKey, ...]:
+    """Parse STAC ``sortby``: comma-separated keys, ``-`` for descending."""
+    if not value:
+        return ()
+    keys = []
+    for raw in value.split(","):
+        raw = raw.strip()
+        if not _SORT_KEY.match(raw):
+            raise InvalidFilter(
+                f"sortby key {raw!r} is not valid: use property names with an optional "
+                "'+' or '-' prefix, e.g. -eo:cloud_cover,datetime"
+            )
+        keys.append(SortKey(field=raw.lstrip("+-"), descending=raw.startswith("-")))
+    return tuple(keys)
+
+
+# ---------------------------------------------------------------------------------------
+# CQL2
+
+
+@functools.lru_cache(maxsize=256)
+def compile_filter(text: str) -> cql2.Expr:
+    """Parse and validate CQL2 text once (cached).
+
+    Raises:
+        InvalidFilter: not valid CQL2 text.
+    """
+    try:
+        expr = cql2.Expr(text)
+        expr.validate()
+    # cql2 raises a bare Exception for syntax errors, ValidationError for the rest; the
+    # text is the user's, so every failure here is a 400 that quotes the parser
+    except Exception as exc:
+        raise InvalidFilter(
+            f"filter {text!r} is not valid CQL2 text: {str(exc).strip()}. "
+            "Example: eo:cloud_cover < 20 AND platform = 'sentinel-2a'"
+        ) from None
+    return expr
+
+
+@functools.lru_cache(maxsize=256)
+def referenced(text: str) -> frozenset[str] | None:
+    """Property names a CQL2 filter reads (None: names that are paths, read them all)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("property"), str):
+                names.add(node["property"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(compile_filter(text).to_json())
+    if any("." in n or "/" in n for n in names):
+        return None
+    return frozenset(names)
+
+
+def matches(expr: cql2.Expr, item_id: str, properties: dict[str, Any]) -> bool:
+    """Whether an item passes a CQL2 filter.
+
+    Args:
+        expr: the compiled filter.
+        item_id: the item's id.
+        properties: its properties, ``datetime`` as RFC 3339 text.
+
+    Raises:
+        InvalidFilter: the filter cannot be evaluated (other than a missing property,
+            which is no match).
+    """
+    try:
+        return bool(expr.matches({"id": item_id, "properties": properties}))
+    # cql2 raises a bare Exception; only "no value" (a property the item lacks, or of
+    # another type) means no match, anything else is the filter's fault
+    except Exception as exc:
+        if _CQL2_NO_VALUE in str(exc):
+            return False
+        raise InvalidFilter(f"filter cannot be evaluated on item {item_id!r}: {exc}") from exc
+
+
+def make_search(
+    datetime: str | None = None,
+    bbox: str | None = None,
+    ids: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    sortby: str | None = None,
+) -> Search:
+    """Parse the request's filter parameters into a :class:`Search` (400 if malformed)."""
+    start, end = parse_datetime(datetime)
+    text = filter.strip() if filter else ""
+    if text:
+        compile_filter(text)
+    return Search(
+        start=start,
+        end=end,
+        bbox=parse_bbox(bbox),
+        ids=parse_ids(ids),
+        filter=text or None,
+        sortby=parse_sortby(sortby),
+    )

@@ -1,0 +1,1 @@
+"""The mosaic engine: quality expressions, the per-pixel method, grids, reads, scheduling."""

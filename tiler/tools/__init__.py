@@ -1,0 +1,1 @@
+"""Offline tools: the demo collection generator and the COG indexer."""
