@@ -7,6 +7,7 @@ import threading
 import time
 
 import httpx
+import morecantile
 import numpy
 import pytest
 import rasterio
@@ -162,3 +163,25 @@ def test_gdal_reads_wmts_and_xyz_with_data(live):
         data = src.read(window=window, out_shape=(4, 64, 64))
         assert (data[3] > 0).mean() > 0.3
         assert numpy.unique(data[0][data[3] > 0]).size > 3
+
+
+def test_zoom_range_of_an_unreadable_file_is_not_kept(synthetic, tmp_path):
+    import dataclasses
+    import shutil
+
+    from tiler.api.maps import zoom_range
+    from tiler.catalog.loaders import load_collection
+    from tiler.catalog.memory import MemoryCatalog
+
+    col = load_collection(synthetic["path"])
+    first = col.items[0]
+    band = next(iter(first.bands.values()))
+    later = tmp_path / "later.tif"
+    item = dataclasses.replace(first, bands={band.name: dataclasses.replace(band, href=str(later))})
+    catalog = MemoryCatalog("c", [item])
+    wmq = morecantile.tms.get("WebMercatorQuad")
+    assert zoom_range(catalog, wmq) == (wmq.maxzoom - 6, wmq.maxzoom)  # unreadable: fallback
+    shutil.copy(band.href, later)
+    native = zoom_range(col, wmq)
+    assert native[1] < wmq.maxzoom
+    assert zoom_range(catalog, wmq) == native  # readable now: not frozen at the fallback

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,67 +10,18 @@ from tiler.catalog.filters import (
     SortKey,
     compile_filter,
     make_search,
+    matches,
     parse_bbox,
     parse_datetime,
     parse_sortby,
 )
-from tiler.catalog.loaders import load_collection
-from tiler.catalog.memory import MemoryCatalog
 from tiler.errors import InvalidFilter
-
-
-def select(catalog, search, geom):
-    return catalog.search(search, geom)
-
-
-def fresh(catalog):
-    """The same items in a new catalogue: no cached filter results nor sort ranks."""
-    return MemoryCatalog(catalog.id, catalog.items)
-
 
 UTC = dt.UTC
 
 
 def _t(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _item(item_id: str, when: str, lon: float, lat: float, **props: Any) -> dict[str, Any]:
-    ring = [[lon, lat], [lon + 1, lat], [lon + 1, lat + 1], [lon, lat + 1], [lon, lat]]
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-        "bbox": [lon, lat, lon + 1, lat + 1],
-        "properties": {"datetime": when, **props},
-        "links": [],
-        "assets": {"B04": {"href": f"https://example.com/{item_id}.tif", "type": "image/tiff"}},
-    }
-
-
-def _collection(tmp: Path, items: list[dict[str, Any]]):
-    path = tmp / "items.json"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
-    return load_collection(path)
-
-
-@pytest.fixture
-def small(tmp_path):
-    """Six items: ties in datetime, a missing cloud cover, two platforms, two places."""
-    items = [
-        _item("e", "2021-06-01T00:00:00Z", 0, 0, **{"eo:cloud_cover": 10.0, "platform": "s2a"}),
-        _item("b", "2021-06-01T00:00:00Z", 0, 0, **{"eo:cloud_cover": 50.0, "platform": "s2b"}),
-        _item("a", "2021-06-03T12:00:00Z", 0, 0, platform="s2a"),  # no cloud cover
-        _item("d", "2021-06-05T00:00:00Z", 5, 5, **{"eo:cloud_cover": 10.0, "platform": "s2b"}),
-        _item("c", "2021-06-07T23:59:59Z", 0, 0, **{"eo:cloud_cover": 90.0, "platform": "s2a"}),
-        _item("f", "2021-06-08T00:00:00Z", 5, 5, **{"eo:cloud_cover": 0.0, "platform": "s2a"}),
-    ]
-    return _collection(tmp_path, items)
-
-
-def _ids(items) -> list[str]:
-    return [it.id for it in items]
 
 
 # ---------------------------------------------------------------------------------------
@@ -266,3 +214,22 @@ def test_parse_sortby(value, expected):
 def test_parse_sortby_rejects(value):
     with pytest.raises(InvalidFilter, match="sortby key .* is not valid"):
         parse_sortby(value)
+
+
+# ---------------------------------------------------------------------------------------
+# matching one item
+
+
+def test_a_missing_property_is_no_match():
+    expr = compile_filter("eo:cloud_cover < 20")
+    assert matches(expr, "a", {"datetime": "2020-01-01T00:00:00Z"}) is False
+    assert matches(expr, "a", {"eo:cloud_cover": 5}) is True
+
+
+def test_a_cql2_failure_other_than_no_value_is_a_400_not_a_silent_no_match():
+    class Failing:  # stands for a cql2 expression that fails for another reason
+        def matches(self, doc):
+            raise Exception("unsupported operation")  # cql2 raises bare Exceptions
+
+    with pytest.raises(InvalidFilter, match="cannot be evaluated on item 'a'"):
+        matches(Failing(), "a", {})
