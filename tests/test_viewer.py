@@ -52,10 +52,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, full_demo: Path) -> Iterator[str]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
+    # README's first command (`tiler serve`: the demo), on the run's one copy of the demo
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache")),
+        "TILER_DEMO_DIR": str(full_demo),
+    }
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -116,3 +116,35 @@ export async function checkTile(url: string, signal?: AbortSignal): Promise<void
   const response = await fetch(url, { signal });
   if (!response.ok) throw await responseError(response);
 }
+
+/** The message to show for a failed request: the server's, or why the server is unreachable. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof TypeError) return `Cannot reach the server (${error.message}).`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Whether a request failed because it was aborted (superseded by a newer one). */
+export function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "AbortError";
+}
+
+/** The parts of MapLibre's AJAXError (a failed tile request) the viewer reads. */
+export interface TileFailure {
+  message: string;
+  name?: string;
+  status?: number;
+  body?: Blob;
+}
+
+/** A failed tile's message: the server's `detail` when it answered with an HTTP error. */
+export async function tileErrorMessage(error: TileFailure): Promise<string> {
+  if (!error.status || !(error.body instanceof Blob)) return error.message;
+  let body: unknown = null;
+  try {
+    body = JSON.parse(await error.body.text());
+  } catch {
+    body = null;
+  }
+  return errorMessage(body, error.status);
+}

@@ -64,6 +64,11 @@ export function cloudLabel(cloud: number | null): string {
   return cloud === null ? "any" : `< ${cloud} %`;
 }
 
+/** The cloud-cover limit of the slider's value: its maximum (100) means no filter. */
+export function cloudOf(value: number): number | null {
+  return value >= 100 ? null : value;
+}
+
 /** The single-item slider at `index` of `items` (index -1: none). */
 export function renderItemPicker(items: Item[], index: number): void {
   ui.itemSlider.max = String(Math.max(0, items.length - 1));

@@ -1,6 +1,6 @@
 // The viewer's whole state, and its round trip through the URL hash (so a view can be shared).
 import type { Collection } from "./api";
-import { encodeValue } from "./urls";
+import { encodeValue } from "./query";
 
 export const LAYER_KINDS = ["best", "worst", "custom", "provenance", "item"] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
