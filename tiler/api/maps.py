@@ -14,8 +14,9 @@ from titiler.core.resources.responses import XMLResponse
 from titiler.core.utils import tms_limits
 from titiler.mosaic.extensions.wmts import DEFAULT_TEMPLATES
 
-from tiler.api.deps import TMS_IDS, Mosaic, get_catalog, get_tms, mosaic_params
+from tiler.api.deps import TMS_IDS, Mosaic, get_catalog, get_min_zoom, get_tms, mosaic_params
 from tiler.catalog.base import Catalog
+from tiler.catalog.coverage import MinZoom
 from tiler.engine.io import native_maxzoom
 from tiler.render import Format
 
@@ -95,14 +96,21 @@ def tilejson(
     catalog: Annotated[Catalog, Depends(get_catalog)],
     tms: Annotated[TileMatrixSet, Depends(get_tms)],
     query: Annotated[str, Depends(validated_query)],
+    mosaic: Annotated[Mosaic, Depends(mosaic_params)],
+    min_zoom: Annotated[MinZoom, Depends(get_min_zoom)],
     tile_format: Annotated[Format, Query(description="Tile format.")] = Format.png,
     tile_scale: Annotated[int, Query(ge=1, le=4, description="Tile scale (2 = @2x).")] = 1,
     minzoom: Annotated[int | None, Query(description="Override the minimum zoom.")] = None,
     maxzoom: Annotated[int | None, Query(description="Override the maximum zoom.")] = None,
 ) -> dict[str, Any]:
-    """TileJSON whose tile URL carries the request's quality, bands and filters."""
+    """TileJSON whose tile URL carries the request's quality, bands and filters.
+
+    ``minzoom`` is where tiles stay under the items limit (estimated over the collection's
+    centre with the request's filters), so a map does not ask for tiles it would refuse.
+    """
     info = catalog.info()
     lo, hi = zoom_range(catalog, tms)
+    lo = min(hi, max(lo, min_zoom(catalog, tms, mosaic.search, hi)))
     url = tile_url(request, catalog.id, tms, tile_format, tile_scale)
     w, s, e, n = info.bounds
     lo = lo if minzoom is None else minzoom

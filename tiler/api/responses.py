@@ -50,7 +50,8 @@ class ResponseCache:
         if self._lru is None:
             return None
         with self._lock:
-            return self._lru.get(key)
+            hit: Rendered | None = self._lru.get(key)
+        return hit
 
     def put(self, key: str, value: Rendered) -> None:
         """Keep a body (skipped if larger than the whole cache)."""

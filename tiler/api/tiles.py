@@ -9,8 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from morecantile import TileMatrixSet
 
-from tiler.api.deps import Mosaic, get_engine, get_settings, get_tms, mosaic_params
+from tiler.api.deps import (
+    Mosaic,
+    get_engine,
+    get_min_zoom,
+    get_settings,
+    get_tms,
+    mosaic_params,
+)
 from tiler.api.responses import Rendered, ResponseCache, respond, stats_headers
+from tiler.catalog.base import TooManyItems
+from tiler.catalog.coverage import MinZoom
 from tiler.engine.grids import TileGrid
 from tiler.engine.service import Engine
 from tiler.errors import BadRequest, TileNotFound
@@ -85,6 +94,7 @@ def tile(
     mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     settings: Annotated[Settings, Depends(get_settings)],
     engine: Annotated[Engine, Depends(get_engine)],
+    min_zoom: Annotated[MinZoom, Depends(get_min_zoom)],
     tilesize: Annotated[int | None, Query(gt=0, description="Tile size in pixels.")] = None,
 ) -> Response:
     """A quality-mosaic tile."""
@@ -102,9 +112,13 @@ def tile(
     if hit is not None:
         return respond(request, hit, settings.cache_control, cached=True)
     chosen = mosaic.layer
-    image, stats = engine.mosaic(
-        mosaic.catalog, mosaic.search, grid, chosen.quality, chosen.bands, mosaic.options
-    )
+    try:
+        image, stats = engine.mosaic(
+            mosaic.catalog, mosaic.search, grid, chosen.quality, chosen.bands, mosaic.options
+        )
+    except TooManyItems as exc:  # say where the map works
+        zoom = min_zoom(mosaic.catalog, tms, mosaic.search, tms.maxzoom)
+        raise TooManyItems(exc.matched, exc.limit, zoom=max(zoom, z + 1)) from exc
     content, media_type = encode(image, format, chosen.vis)
     rendered = Rendered(content, media_type, stats_headers(stats))
     if not stats.skipped:  # a tile missing a faulty item is not kept

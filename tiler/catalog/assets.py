@@ -144,3 +144,17 @@ def item_bands(
     for name, band in multi.items():
         single.setdefault(name, band)
     return single
+
+
+def asset_bands(item_assets: dict[str, Any]) -> dict[str, Band]:
+    """Band names a collection's ``item_assets`` describe, as :func:`item_bands` names them.
+
+    The hrefs are placeholders (``item-assets://KEY.tif``): only the names and the
+    ``raster:bands`` values mean something.
+    """
+    assets = {
+        key: {**asset, "href": f"item-assets://{key}.tif"}
+        for key, asset in item_assets.items()
+        if isinstance(asset, dict)
+    }
+    return item_bands(assets, Path("/"))

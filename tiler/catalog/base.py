@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
@@ -23,12 +24,14 @@ from tiler.errors import TooLarge
 class TooManyItems(TooLarge):
     """More items match a request than a mosaic may read; never answered partially."""
 
-    def __init__(self, matched: int | None, limit: int) -> None:
-        count = f"{matched} items match" if matched is not None else "More items match"
-        super().__init__(
-            f"{count} this request, more than the limit of {limit}: narrow it with "
-            "datetime, bbox, ids or filter, or zoom in"
+    def __init__(self, matched: int | None, limit: int, zoom: int | None = None) -> None:
+        count = (
+            f"{matched} items match this request, more than the limit of {limit}"
+            if matched is not None
+            else f"More than {limit} items (the limit) match this request"
         )
+        where = f"zoom in to {zoom} or narrow the dates" if zoom is not None else "zoom in"
+        super().__init__(f"{count}: {where} (narrow it with datetime, bbox, ids or filter)")
         self.matched = matched
         self.limit = limit
 
@@ -78,6 +81,10 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def sample(self) -> Item | None:
         """One item typical of the collection (its resolution sets the zoom range)."""
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok"}``, or ``"unavailable"`` with a ``detail`` (database, API)."""
+        return {"status": "ok"}
 
     def close(self) -> None:  # noqa: B027 - catalogues without resources need nothing
         """Release what the catalogue holds (connections, caches)."""

@@ -236,6 +236,22 @@ def _geoparquet_source(path: Path) -> _Source:
     return _Source(records(), doc)
 
 
+def item_documents(path: Path | str) -> Iterator[tuple[dict[str, Any], Path]]:
+    """The item documents of a collection file, each with the folder its hrefs are relative to.
+
+    Read as :func:`load_collection` reads them, without checks (load the file first to
+    check it).
+    """
+    path = Path(path)
+    if path.suffix.lower() in _PARQUET_SUFFIXES:
+        source = _geoparquet_source(path)
+    else:
+        source = _json_source(path)
+    for d, _, folder in source.records:
+        if isinstance(d, dict):
+            yield d, folder
+
+
 def load_collection(path: Path | str, collection_id: str | None = None) -> MemoryCatalog:
     """Load a collection file.
 
