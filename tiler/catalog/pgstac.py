@@ -192,7 +192,11 @@ class PgstacCatalog(Catalog):
         """From the collection document; bands from ``item_assets``, else a sample item."""
         if self._info is None:
             doc = self.doc
-            bands = self._bands(doc.get("item_assets") or {})
+            declared = doc.get("qualitymosaic:bands")  # written by tiler load, in order
+            if isinstance(declared, list) and all(isinstance(b, str) for b in declared):
+                bands = list(declared)
+            else:
+                bands = self._bands(doc.get("item_assets") or {})
             count = self.db.rows(
                 "SELECT count(*) FROM pgstac.items WHERE collection = %s", (self.id,)
             )[0][0]
@@ -304,11 +308,16 @@ class PgstacCatalog(Catalog):
             if hit is not None:
                 return list(hit)
         where = self._where(search, geometry)
+        # no query parameters: the WHERE text may hold '%' (LIKE patterns), quoted by PgSTAC
         query = sql.SQL("SELECT {} FROM pgstac.items WHERE {} {}").format(
-            _ROW, sql.SQL(where), sql.SQL("LIMIT %s") if limit is not None else sql.SQL("")
+            _ROW,
+            sql.SQL(where),
+            sql.SQL("LIMIT {}").format(sql.Literal(limit + 1))
+            if limit is not None
+            else sql.SQL(""),
         )
         try:
-            rows = self.db.rows(query, (limit + 1,) if limit is not None else None)
+            rows = self.db.rows(query)
         except psycopg.errors.DataError as exc:
             raise InvalidFilter(f"PgSTAC cannot run this filter: {exc}") from exc
         if limit is not None and len(rows) > limit:
@@ -335,10 +344,9 @@ class PgstacCatalog(Catalog):
         order = self.db.rows("SELECT sort_sqlorderby(%s::jsonb)", (json.dumps({"sortby": keys}),))
         count = self.db.rows(sql.SQL("SELECT count(*) FROM pgstac.items WHERE {}").format(where))
         rows = self.db.rows(
-            sql.SQL("SELECT {} FROM pgstac.items WHERE {} ORDER BY {} LIMIT %s OFFSET %s").format(
-                _ROW, where, sql.SQL(order[0][0])
-            ),
-            (limit, offset),
+            sql.SQL("SELECT {} FROM pgstac.items WHERE {} ORDER BY {} LIMIT {} OFFSET {}").format(
+                _ROW, where, sql.SQL(order[0][0]), sql.Literal(limit), sql.Literal(offset)
+            )
         )
         return ItemPage(self._items(rows), int(count[0][0]), offset)
 

@@ -3,7 +3,8 @@
 The files are read and checked as ``tiler serve`` reads them; the collection document
 gets the extent, ``item_assets`` (the union of the items' assets), ``summaries`` and the
 file's ``renders``; relative asset hrefs become absolute (a database item stands on its
-own); numeric properties become number queryables, so that CQL2 comparisons on them are
+own); the band names are kept in order (``qualitymosaic:bands``); numeric properties become
+number queryables, so that CQL2 comparisons on them are
 numeric in PgSTAC too. Loading the same file again updates the collection (upsert).
 """
 
@@ -53,6 +54,8 @@ def collection_document(catalog: MemoryCatalog) -> dict[str, Any]:
         "links": [],
         "item_assets": item_assets,
         "summaries": summarise(catalog.items),
+        # the band order (a database's JSON objects do not keep their key order)
+        "qualitymosaic:bands": list(catalog.bands),
     }
     if catalog.title:
         doc["title"] = catalog.title
