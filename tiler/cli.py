@@ -22,7 +22,9 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.argument("sources", nargs=-1, metavar="[PATH | postgresql://...]...")
+@click.argument(
+    "sources", nargs=-1, metavar="[PATH | postgresql://... | https://.../collections/ID]..."
+)
 @click.option(
     "--collection",
     "collection_ids",
@@ -55,7 +57,10 @@ def cli(verbose: bool) -> None:
 def serve(
     sources: tuple[str, ...], collection_ids: tuple[str, ...], host: str, port: int, workers: int
 ) -> None:
-    """Serve STAC collection files and PgSTAC databases (postgresql://user@host:port/db).
+    """Serve STAC collection files, PgSTAC databases and STAC API collections.
+
+    SOURCE is a collection file, a PgSTAC URL (postgresql://user@host:port/db) or a STAC API
+    collection URL (https://host/stac/v1/collections/sentinel-2-l2a).
 
     No SOURCE: the database of TILER_DATABASE_URL / DATABASE_URL when set, else the
     built-in demo collection.
@@ -66,18 +71,20 @@ def serve(
     import uvicorn
 
     from tiler.catalog.pgstac import is_dsn
+    from tiler.catalog.stacapi import is_stac_api
     from tiler.settings import Settings
 
     settings = Settings()
     resolved: list[str | Path] = []
     for source in sources:
-        if is_dsn(source):
+        if is_dsn(source) or is_stac_api(source):
             resolved.append(source)
         elif Path(source).is_file():
             resolved.append(Path(source).resolve())
         else:
             raise click.BadParameter(
-                f"{source!r} is neither a collection file nor a postgresql:// URL",
+                f"{source!r} is neither a collection file, a postgresql:// URL nor a STAC "
+                "API collection URL (https://.../collections/{id})",
                 param_hint="SOURCE",
             )
     update: dict[str, object] = {}

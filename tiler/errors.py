@@ -60,6 +60,14 @@ class CatalogUnavailable(TilerError):
     """A catalogue's database or API cannot be reached right now (a 503; it may come back)."""
 
 
+class UpstreamError(TilerError):
+    """A remote catalogue (a STAC API) answered with an error or nonsense (a 502)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """A remote catalogue did not answer in time (a 504)."""
+
+
 STATUS_CODES: dict[type[Exception], int] = {
     **DEFAULT_STATUS_CODES,
     BadRequest: status.HTTP_400_BAD_REQUEST,
@@ -69,6 +77,8 @@ STATUS_CODES: dict[type[Exception], int] = {
     TooLarge: status.HTTP_400_BAD_REQUEST,
     CollectionLoadError: status.HTTP_500_INTERNAL_SERVER_ERROR,
     CatalogUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    UpstreamError: status.HTTP_502_BAD_GATEWAY,
+    UpstreamTimeout: status.HTTP_504_GATEWAY_TIMEOUT,
 }
 
 

@@ -16,8 +16,9 @@ class Settings(BaseSettings):
 
     collections: list[str | Path] = Field(
         default_factory=list,
-        description="What to serve: STAC collection files and PgSTAC database URLs "
-        "(postgresql://...); empty means the database of TILER_DATABASE_URL / DATABASE_URL "
+        description="What to serve: STAC collection files, PgSTAC database URLs "
+        "(postgresql://...) and STAC API collection URLs (https://.../collections/{id}); "
+        "empty means the database of TILER_DATABASE_URL / DATABASE_URL "
         "when set, else the built-in demo.",
     )
     database_url: SecretStr | None = Field(
@@ -46,6 +47,14 @@ class Settings(BaseSettings):
         default=300.0,
         ge=0,
         description="Seconds a database catalogue keeps a search's item list (0: off).",
+    )
+    stac_api_headers: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Request headers for STAC APIs (JSON object, e.g. an Authorization "
+        "token); never logged.",
+    )
+    stac_api_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds per request to a STAC API."
     )
     search_cache_size: int = Field(
         default=1024, ge=0, description="Searches a database catalogue keeps."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -9,6 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from tiler.api.deps import SearchParams, get_catalog
 from tiler.catalog.base import Catalog
 from tiler.engine.outputs import DERIVED
+from tiler.errors import CatalogUnavailable, UpstreamError
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Collections"])
 
@@ -48,9 +52,18 @@ def collection_summary(catalog: Catalog, request: Request) -> dict[str, Any]:
 
 @router.get("/collections", summary="The collections served")
 def list_collections(request: Request) -> dict[str, Any]:
-    """List the served collections."""
+    """List the served collections (one that cannot be reached says so)."""
     catalogs: dict[str, Catalog] = request.app.state.catalogs
-    return {"collections": [collection_summary(c, request) for c in catalogs.values()]}
+    out = []
+    for catalog in catalogs.values():
+        try:
+            out.append(collection_summary(catalog, request))
+        except (CatalogUnavailable, UpstreamError) as exc:
+            logger.warning("collection %s unavailable: %s", catalog.id, exc)
+            out.append(
+                {"id": catalog.id, "title": catalog.id, "available": False, "detail": str(exc)}
+            )
+    return {"collections": out}
 
 
 @router.get("/collections/{collection_id}", summary="One collection")
@@ -72,7 +85,8 @@ def list_items(
     """The STAC items the filters select, in collection order (the mosaic's tie order)."""
     page = catalog.page(search.search(), limit=limit, offset=offset)
     links = []
-    if offset + limit < page.matched:
+    more = len(page.items) == limit if page.matched is None else offset + limit < page.matched
+    if more:
         params = dict(request.query_params)
         params["offset"] = str(offset + limit)
         links.append({"rel": "next", "href": str(request.url.replace_query_params(**params))})

@@ -38,10 +38,10 @@ class TooManyItems(TooLarge):
 
 @dataclass(frozen=True)
 class ItemPage:
-    """A page of a selection: the items, and how many match in all."""
+    """A page of a selection: the items, and how many match in all (None: unknown)."""
 
     items: list[Item]
-    matched: int
+    matched: int | None
     offset: int
 
 

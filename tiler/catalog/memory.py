@@ -215,6 +215,19 @@ class MemoryCatalog(Catalog):
         return passed
 
 
+def exact_selection(
+    collection_id: str, items: list[Item], search: Search, geometry: BaseGeometry | None
+) -> list[Item]:
+    """The items that ``search`` selects under ``geometry``, in collection order.
+
+    Catalogues that fetch a superset from elsewhere (a database, an API) finish with this,
+    so their selection and order are exactly the in-memory catalogue's.
+    """
+    catalog = MemoryCatalog(collection_id, items)
+    chosen = catalog.items
+    return [chosen[i] for i in catalog.select_positions(search, geometry).tolist()]
+
+
 def _union_bounds(geoms: numpy.ndarray) -> tuple[float, float, float, float]:
     if not len(geoms):
         return (-180.0, -90.0, 180.0, 90.0)

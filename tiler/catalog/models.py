@@ -110,7 +110,7 @@ class CollectionInfo:
         interval: first and last item datetime (RFC 3339, None when empty).
         bands: band names of the items, in first-seen order.
         renders: named visualisations (STAC ``renders``), in document order.
-        item_count: number of items.
+        item_count: number of items (None: the catalogue cannot tell).
         summaries: STAC-style summaries of item properties.
     """
 
@@ -121,7 +121,7 @@ class CollectionInfo:
     interval: tuple[str | None, str | None]
     bands: list[str]
     renders: dict[str, dict[str, Any]]
-    item_count: int
+    item_count: int | None
     summaries: dict[str, Any] = field(default_factory=dict)
 
     @property

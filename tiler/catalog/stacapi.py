@@ -1,0 +1,329 @@
+"""The STAC API catalogue: a collection behind a STAC API (``https://.../collections/{id}``).
+
+Per request, an item search through pystac-client: the tile as ``intersects``, the
+datetime, the ids, the CQL2 filter (as CQL2-JSON) and the sortby, each only where the
+API's conformance classes say it can; every page is followed (more items than the limit is
+a 400, never a partial mosaic; paging that never ends is a 502). The fetched items are
+then selected and ordered by the in-memory catalogue's own code, so a filter or an order
+the API cannot apply is applied here, and the semantics are exactly those of a file.
+
+Remote failures answer 502 (errors, malformed answers) or 504 (timeouts) within
+``timeout`` seconds per request to the API; an API that is down when the server starts
+only makes its collection unavailable (503) until it answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from shapely.geometry import box, mapping
+from shapely.geometry.base import BaseGeometry
+
+from tiler.catalog.assets import asset_bands
+from tiler.catalog.base import Catalog, ItemPage, TooManyItems
+from tiler.catalog.cache import SearchCache
+from tiler.catalog.filters import Search, compile_filter, referenced
+from tiler.catalog.items import build_items, parse_item
+from tiler.catalog.memory import exact_selection
+from tiler.catalog.models import CollectionInfo, Item, dumps
+from tiler.errors import CatalogUnavailable, CollectionLoadError, UpstreamError, UpstreamTimeout
+
+logger = logging.getLogger(__name__)
+
+#: items per page asked of the API
+PAGE_SIZE = 250
+#: a catalogue that cannot filter server-side fetches at most this many times the limit
+CLIENT_FILTER_FACTOR = 10
+_ROOT = Path("/")  # items of an API carry URLs or absolute paths
+#: items a listing fetches to filter and order them here (an API without sort or filter)
+CLIENT_PAGE_LIMIT = 10_000
+#: pages one search follows at most when it has no limit
+MAX_PAGES = 1000
+#: item properties the mosaic reads (besides those a filter or sortby names)
+_PROPERTIES = ("datetime", "start_datetime", "end_datetime")
+
+
+def is_stac_api(source: object) -> bool:
+    """An ``http(s)://`` URL of a STAC API collection."""
+    return isinstance(source, str) and source.startswith(("http://", "https://"))
+
+
+def split_collection_url(url: str) -> tuple[str, str]:
+    """(API root, collection id) of ``https://host/stac/v1/collections/{id}``.
+
+    Raises:
+        ValueError: not a collection URL.
+    """
+    path = urlsplit(url).path.rstrip("/")
+    head, sep, cid = path.rpartition("/collections/")
+    if not sep or not cid or "/" in cid:
+        raise ValueError(f"{url!r} is not a STAC API collection URL (.../collections/{{id}})")
+    root = url[: url.rstrip("/").rindex("/collections/")]
+    return root, cid
+
+
+def _upstream(what: str, exc: Exception) -> Exception:
+    """A 504 for a timeout, else a 502, naming the request (never its headers)."""
+    if isinstance(exc, requests.Timeout):
+        return UpstreamTimeout(f"the STAC API did not answer {what} in time")
+    cause = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return UpstreamError(f"the STAC API failed {what}: {cause}")
+
+
+_REMOTE_FAULTS = (APIError, requests.RequestException, ValueError, KeyError, TypeError)
+
+
+class StacApiCatalog(Catalog):
+    """One collection of a STAC API.
+
+    Args:
+        url: the collection's URL.
+        headers: request headers for the API (e.g. a token); never logged.
+        timeout: seconds per request to the API.
+        cache_ttl: seconds a search is kept (0: not kept).
+        cache_size: searches kept.
+        max_pages: pages one search may follow (None: enough for the limit, plus one).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+        cache_ttl: float = 300.0,
+        cache_size: int = 1024,
+        max_pages: int | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.root, self.id = split_collection_url(self.url)
+        self._headers = dict(headers or {})
+        self.timeout = timeout
+        self.max_pages = max_pages
+        self._cache = SearchCache(cache_ttl, cache_size)
+        self._lock = threading.Lock()
+        self._client: Client | None = None
+        self._caps: dict[str, bool] = {}
+        self._doc: dict[str, Any] | None = None
+        self._info: CollectionInfo | None = None
+        self._layouts: dict[str, list[str]] = {}
+
+    # -- the API ---------------------------------------------------------------------
+    def _open(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                try:
+                    client = Client.open(self.root, headers=self._headers, timeout=self.timeout)
+                except _REMOTE_FAULTS as exc:
+                    raise CatalogUnavailable(
+                        f"the STAC API of collection {self.id!r} is unavailable: "
+                        f"{_upstream('its landing page', exc)}"
+                    ) from exc
+                # what the API can do, from its conformance classes in any version
+                # (pystac-client's own checks know only some versions of them)
+                classes = [str(c) for c in client.get_conforms_to()]
+                self._caps = {
+                    "sort": any(c.endswith("item-search#sort") for c in classes),
+                    "fields": any(c.endswith("item-search#fields") for c in classes),
+                    "filter": any(c.endswith("item-search#filter") for c in classes)
+                    and any(c.endswith("cql2/1.0/conf/cql2-json") for c in classes),
+                }
+                for name, able in self._caps.items():
+                    if able:
+                        client.add_conforms_to(name.upper())
+                self._client = client
+            return self._client
+
+    def _can(self, what: str) -> bool:
+        """Whether the API can ``what`` (sort, filter, fields) server-side."""
+        self._open()
+        return self._caps[what]
+
+    def _collection(self) -> dict[str, Any]:
+        if self._doc is None:
+            try:
+                answer = requests.get(self.url, headers=self._headers, timeout=self.timeout)
+                answer.raise_for_status()
+                doc = answer.json()
+            except _REMOTE_FAULTS as exc:
+                raise CatalogUnavailable(
+                    f"collection {self.id!r} is unavailable: {_upstream('its collection', exc)}"
+                ) from exc
+            if not isinstance(doc, dict) or doc.get("id") != self.id:
+                raise UpstreamError(f"{self.url} is not the STAC collection {self.id!r}")
+            self._doc = doc
+        return self._doc
+
+    def _pages(self, **params: Any) -> Iterator[dict[str, Any]]:
+        client = self._open()
+        try:
+            search = client.search(collections=[self.id], **params)
+            yield from search.pages_as_dicts()
+        except _REMOTE_FAULTS as exc:
+            raise _upstream("the item search", exc) from exc
+
+    # -- description -----------------------------------------------------------------
+    def info(self) -> CollectionInfo:
+        """From the API's collection document; bands from ``item_assets`` or an item."""
+        if self._info is None:
+            doc = self._collection()
+            declared = doc.get("qualitymosaic:bands")
+            if isinstance(declared, list) and all(isinstance(b, str) for b in declared):
+                bands = list(declared)
+            else:
+                bands = list(asset_bands(doc.get("item_assets") or {}))
+                if not bands and (sample := self.sample()) is not None:
+                    bands = list(sample.bands)
+            try:
+                w, s, e, n = (float(v) for v in doc["extent"]["spatial"]["bbox"][0][:4])
+            except (KeyError, IndexError, TypeError, ValueError):
+                w, s, e, n = (-180.0, -90.0, 180.0, 90.0)
+            try:
+                start, end = doc["extent"]["temporal"]["interval"][0]
+            except (KeyError, IndexError, TypeError, ValueError):
+                start, end = None, None
+            self._info = CollectionInfo(
+                id=self.id,
+                title=doc.get("title"),
+                description=doc.get("description"),
+                bounds=(w, s, e, n),
+                interval=(start, end),
+                bands=bands,
+                renders=dict(doc.get("renders") or {}),
+                item_count=self._count(),
+                summaries=dict(doc.get("summaries") or {}),
+            )
+        return self._info
+
+    def _count(self) -> int | None:
+        for page in self._pages(limit=1, max_items=1):
+            matched = page.get("numberMatched", (page.get("context") or {}).get("matched"))
+            return int(matched) if isinstance(matched, int) else None
+        return 0
+
+    def sample(self) -> Item | None:
+        """The first item the API lists."""
+        for page in self._pages(limit=1, max_items=1):
+            items = self._items(page.get("features") or [])
+            return items[0] if items else None
+        return None
+
+    def health(self) -> dict[str, Any]:
+        """Whether the API answers with the collection."""
+        try:
+            self._doc = None
+            self._collection()
+        except (CatalogUnavailable, UpstreamError) as exc:
+            return {"status": "unavailable", "detail": str(exc)}
+        return {"status": "ok"}
+
+    # -- selection -------------------------------------------------------------------
+    def _items(self, docs: list[Any]) -> list[Item]:
+        try:
+            pending = [parse_item(d, _ROOT, self._layouts, dumps(d)) for d in docs]
+            return build_items(pending)
+        except (CollectionLoadError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise UpstreamError(f"the STAC API answered an item that is not STAC: {exc}") from exc
+
+    def _params(self, search: Search, geometry: BaseGeometry | None) -> tuple[dict[str, Any], bool]:
+        """Search parameters for the API, and whether it applies the filter itself."""
+        params: dict[str, Any] = {}
+        if geometry is not None:
+            params["intersects"] = mapping(geometry)
+        if search.start is not None or search.end is not None:
+            lo = ".." if search.start is None else search.start.isoformat()
+            hi = ".." if search.end is None else search.end.isoformat()
+            params["datetime"] = f"{lo}/{hi}"
+        if search.ids is not None:
+            params["ids"] = sorted(search.ids)
+        filtered = search.filter is None
+        if search.filter is not None and self._can("filter"):
+            params["filter"] = compile_filter(search.filter).to_json()
+            params["filter_lang"] = "cql2-json"
+            filtered = True
+        if search.sortby and self._can("sort"):
+            params["sortby"] = [
+                {"field": k.field, "direction": "desc" if k.descending else "asc"}
+                for k in search.sortby
+            ]
+        if self._can("fields"):
+            names = set(_PROPERTIES) | {k.field for k in search.sortby}
+            wanted = referenced(search.filter) if search.filter is not None else frozenset()
+            if wanted is not None:  # else: the filter reads paths, keep every property
+                names |= set(wanted)
+                include = ["type", "stac_version", "id", "collection", "geometry", "bbox"]
+                include.append("assets")
+                include += [f"properties.{n}" for n in sorted(names) if n not in ("id",)]
+                params["fields"] = {"include": include, "exclude": []}
+        return params, filtered
+
+    def search(
+        self, search: Search, geometry: BaseGeometry | None, limit: int | None = None
+    ) -> list[Item]:
+        """Items under ``geometry`` passing ``search``, in collection order (all of them)."""
+        if search.bbox is not None:
+            area = box(*search.bbox)
+            geometry = area if geometry is None else geometry.intersection(area)
+            if geometry.is_empty:
+                return []
+        key = (None if geometry is None else geometry.wkb, search, limit)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        params, filtered = self._params(search, geometry)
+        fetch = None if limit is None else (limit if filtered else limit * CLIENT_FILTER_FACTOR)
+        docs: list[Any] = []
+        page_cap = self.max_pages or MAX_PAGES
+        for n, page in enumerate(self._pages(limit=PAGE_SIZE, **params), start=1):
+            features = page.get("features")
+            if not isinstance(features, list):
+                raise UpstreamError("the STAC API answered a page without features")
+            if n == 1 and fetch is not None and self.max_pages is None:
+                # enough pages for the limit at the API's own page size, and two more
+                page_cap = math.ceil((fetch + 1) / max(1, len(features))) + 2
+            docs.extend(features)
+            if fetch is not None and len(docs) > fetch:
+                raise TooManyItems(None, limit if limit is not None else fetch)
+            if n >= page_cap:
+                raise UpstreamError(
+                    f"the STAC API's paging did not end after {n} pages ({len(docs)} items)"
+                )
+        chosen = exact_selection(self.id, self._items(docs), search, geometry)
+        if limit is not None and len(chosen) > limit:
+            raise TooManyItems(len(chosen), limit)
+        self._cache.put(key, chosen)
+        return chosen
+
+    def page(self, search: Search, limit: int, offset: int) -> ItemPage:
+        """A page of the selection in collection order (sortby, then id; default datetime).
+
+        An API that can sort and filter pages itself; for one that cannot, the whole
+        selection (at most :data:`CLIENT_PAGE_LIMIT` items) is fetched, then filtered,
+        ordered and sliced here.
+        """
+        geometry = box(*search.bbox) if search.bbox is not None else None
+        params, filtered = self._params(search, geometry)
+        params.pop("fields", None)
+        if not (filtered and self._can("sort")):
+            everything = self.search(search, geometry, limit=CLIENT_PAGE_LIMIT)
+            return ItemPage(everything[offset : offset + limit], len(everything), offset)
+        keys = params.get("sortby") or [{"field": "datetime", "direction": "asc"}]
+        params["sortby"] = [*keys, {"field": "id", "direction": "asc"}]
+        docs: list[Any] = []
+        matched: int | None = None
+        for page in self._pages(limit=min(PAGE_SIZE, offset + limit), **params):
+            if matched is None:
+                found = page.get("numberMatched", (page.get("context") or {}).get("matched"))
+                matched = found if isinstance(found, int) else None
+            docs.extend(page.get("features") or [])
+            if len(docs) >= offset + limit:
+                break
+        return ItemPage(self._items(docs[offset : offset + limit]), matched, offset)
