@@ -35,7 +35,13 @@ from tiler.catalog.filters import Search, compile_filter, referenced
 from tiler.catalog.items import build_items, parse_item
 from tiler.catalog.memory import exact_selection
 from tiler.catalog.models import CollectionInfo, Item, dumps
-from tiler.errors import CatalogUnavailable, CollectionLoadError, UpstreamError, UpstreamTimeout
+from tiler.errors import (
+    CatalogUnavailable,
+    CollectionLoadError,
+    InvalidFilter,
+    UpstreamError,
+    UpstreamTimeout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +78,12 @@ def split_collection_url(url: str) -> tuple[str, str]:
 
 
 def _upstream(what: str, exc: Exception) -> Exception:
-    """A 504 for a timeout, else a 502, naming the request (never its headers)."""
-    if isinstance(exc, requests.Timeout):
+    """A 504 for a timeout, a 400 for a search the API rejects, else a 502 (never headers)."""
+    # pystac-client re-raises transport errors as APIError (the original is the context)
+    if isinstance(exc, requests.Timeout) or isinstance(exc.__context__, requests.Timeout):
         return UpstreamTimeout(f"the STAC API did not answer {what} in time")
+    if isinstance(exc, APIError) and getattr(exc, "status_code", None) in (400, 422):
+        return InvalidFilter(f"the STAC API rejected {what}: {str(exc)[:300]}")
     cause = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
     return UpstreamError(f"the STAC API failed {what}: {cause}")
 
@@ -281,6 +290,7 @@ class StacApiCatalog(Catalog):
         params, filtered = self._params(search, geometry)
         fetch = None if limit is None else (limit if filtered else limit * CLIENT_FILTER_FACTOR)
         docs: list[Any] = []
+        seen: set[Any] = set()
         page_cap = self.max_pages or MAX_PAGES
         for n, page in enumerate(self._pages(limit=PAGE_SIZE, **params), start=1):
             features = page.get("features")
@@ -289,6 +299,12 @@ class StacApiCatalog(Catalog):
             if n == 1 and fetch is not None and self.max_pages is None:
                 # enough pages for the limit at the API's own page size, and two more
                 page_cap = math.ceil((fetch + 1) / max(1, len(features))) + 2
+            ids = [f.get("id") if isinstance(f, dict) else None for f in features]
+            if seen.intersection(ids):
+                raise UpstreamError(
+                    f"the STAC API's paging did not end: page {n} repeats items of earlier pages"
+                )
+            seen.update(ids)
             docs.extend(features)
             if fetch is not None and len(docs) > fetch:
                 raise TooManyItems(None, limit if limit is not None else fetch)
