@@ -258,11 +258,12 @@ class StacApiCatalog(Catalog):
             params["filter"] = compile_filter(search.filter).to_json()
             params["filter_lang"] = "cql2-json"
             filtered = True
-        if search.sortby and self._can("sort"):
-            params["sortby"] = [
+        if self._can("sort"):  # a total order (id last) pages without repeats or gaps
+            keys = [
                 {"field": k.field, "direction": "desc" if k.descending else "asc"}
                 for k in search.sortby
-            ]
+            ] or [{"field": "datetime", "direction": "asc"}]
+            params["sortby"] = [*keys, {"field": "id", "direction": "asc"}]
         if self._can("fields"):
             names = set(_PROPERTIES) | {k.field for k in search.sortby}
             wanted = referenced(search.filter) if search.filter is not None else frozenset()
@@ -299,13 +300,17 @@ class StacApiCatalog(Catalog):
             if n == 1 and fetch is not None and self.max_pages is None:
                 # enough pages for the limit at the API's own page size, and two more
                 page_cap = math.ceil((fetch + 1) / max(1, len(features))) + 2
-            ids = [f.get("id") if isinstance(f, dict) else None for f in features]
-            if seen.intersection(ids):
+            fresh = [f for f in features if not (isinstance(f, dict) and f.get("id") in seen)]
+            if features and not fresh:  # a page of nothing new: the paging loops
                 raise UpstreamError(
-                    f"the STAC API's paging did not end: page {n} repeats items of earlier pages"
+                    f"the STAC API's paging did not end: page {n} only repeats earlier items"
                 )
-            seen.update(ids)
-            docs.extend(features)
+            if len(fresh) < len(features):
+                logger.warning(
+                    "the STAC API repeated %d items across pages", len(features) - len(fresh)
+                )
+            seen.update(f.get("id") for f in fresh if isinstance(f, dict))
+            docs.extend(fresh)
             if fetch is not None and len(docs) > fetch:
                 raise TooManyItems(None, limit if limit is not None else fetch)
             if n >= page_cap:
@@ -331,8 +336,6 @@ class StacApiCatalog(Catalog):
         if not (filtered and self._can("sort")):
             everything = self.search(search, geometry, limit=CLIENT_PAGE_LIMIT)
             return ItemPage(everything[offset : offset + limit], len(everything), offset)
-        keys = params.get("sortby") or [{"field": "datetime", "direction": "asc"}]
-        params["sortby"] = [*keys, {"field": "id", "direction": "asc"}]
         docs: list[Any] = []
         matched: int | None = None
         for page in self._pages(limit=min(PAGE_SIZE, offset + limit), **params):
