@@ -124,6 +124,13 @@ export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The zoom a "too many items" answer asks for: the server refuses a tile over more items than
+ * its limit, saying "... zoom in to N or narrow the dates ...". Null for any other message. */
+export function tooManyItemsZoom(message: string): number | null {
+  const match = /\bzoom in to (\d+)\b/.exec(message);
+  return match ? Number(match[1]) : null;
+}
+
 /** Whether a request failed because it was aborted (superseded by a newer one). */
 export function isAbort(error: unknown): boolean {
   return error instanceof DOMException && error.name === "AbortError";

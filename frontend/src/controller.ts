@@ -1,7 +1,7 @@
 // The viewer's logic: turns user intents and map events into store changes, requests and map
 // updates. It touches neither the DOM nor MapLibre: the server API, the map and the URL hash are
 // injected through the ports (ports.ts; see main.ts), so tests drive it with fakes.
-import { describeError, isAbort, tileErrorMessage } from "./api";
+import { describeError, isAbort, tileErrorMessage, tooManyItemsZoom } from "./api";
 import { chartBand, currentItem, currentParams } from "./model";
 import { filtersChanged, filtersOf, layerQuality, type TileParams } from "./params";
 import type { ControllerDeps, UrlKind, ViewerController } from "./ports";
@@ -47,6 +47,16 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
     if (state) hash.write(encodeState(state));
   }
 
+  /** Shows the too-many-items hint (the zoom it asks for) with the collection's footprint on the
+   * map, or hides both (null). */
+  function setZoomHint(zoomHint: number | null): void {
+    const { collection, zoomHint: shown } = store.get();
+    if (zoomHint === shown) return;
+    if (zoomHint === null) map.hideFootprint();
+    else if (shown === null && collection) map.showFootprint(collection.bounds);
+    store.set({ zoomHint });
+  }
+
   // ------------------------------------------------------------ layer
 
   function scheduleApply(): void {
@@ -62,7 +72,8 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
     store.set({ checking: false });
   }
 
-  /** Validates the state's layer with one tile request, then shows it (or the server's message). */
+  /** Validates the state's layer with one tile request, then shows it (or the server's message;
+   * too many items under the tile: the zoom hint instead, keeping the layer on the map). */
   async function applyLayer(): Promise<void> {
     const model = store.get();
     const { collection } = model;
@@ -72,11 +83,13 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
     const params = currentParams(model);
     if (!params) {
       map.removeMosaic();
+      setZoomHint(null);
       store.set({ applied: null, checking: false, error: "No item matches the filters." });
       return;
     }
     const template = tileTemplate(origin, collection.id, params);
-    if (template === model.applied) {
+    // While the hint is shown, the layer on the map is not known to work here: check it again.
+    if (template === model.applied && model.zoomHint === null) {
       store.set({ checking: false, error: null });
       return;
     }
@@ -91,7 +104,15 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
     }
     if (seq !== applySeq) return; // superseded: the newer call owns the indicator and the map
     if (failure) {
-      store.set({ checking: false, error: describeError(failure) });
+      const message = describeError(failure);
+      const zoom = tooManyItemsZoom(message);
+      setZoomHint(zoom);
+      store.set({ checking: false, error: zoom === null ? message : null });
+      return;
+    }
+    setZoomHint(null);
+    if (template === store.get().applied) {
+      store.set({ checking: false, error: null }); // re-checked where the map is now
       return;
     }
     map.setMosaic(collection, template);
@@ -186,6 +207,7 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
     const state = resolveState(partial, collection);
     cancelApply();
     map.removeMosaic();
+    setZoomHint(null);
     closeInspector();
     store.set({ collection, state, missingCollection, items: [], applied: null });
     const [lon, lat, zoom] = collection.center;
@@ -309,6 +331,17 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
       showError(null);
     },
 
+    zoomToHint() {
+      const { collection, state, zoomHint } = store.get();
+      if (!collection || zoomHint === null || zoomHint > collection.maxzoom) return;
+      // At the map's centre, or the collection's if the map has left its footprint.
+      const [west, south, east, north] = collection.bounds;
+      const view = state?.view;
+      const inside = view && view.lon >= west && view.lon <= east && view.lat >= south && view.lat <= north;
+      const [lon, lat] = inside ? [view.lon, view.lat] : collection.center;
+      map.jumpTo({ lon, lat, zoom: zoomHint });
+    },
+
     inspect,
     closeInspector,
 
@@ -320,10 +353,12 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
     },
 
     mapMoved(view) {
-      const { state } = store.get();
+      const { state, zoomHint } = store.get();
       if (!state) return;
       store.set({ state: { ...state, view } });
       writeHash();
+      // Too many items where the map was: see (after a pause) whether the layer works here.
+      if (zoomHint !== null) scheduleApply();
     },
 
     tilesLoading() {
@@ -336,7 +371,15 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
 
     async mapError(error, source) {
       if (error.name === "AbortError") return;
-      showError(`${source} error: ${await tileErrorMessage(error)}`);
+      const message = await tileErrorMessage(error);
+      const zoom = tooManyItemsZoom(message);
+      if (zoom === null) {
+        showError(`${source} error: ${message}`);
+        return;
+      }
+      // A tile over too many items: the hint, unless the map has since zoomed in that far.
+      const view = store.get().state?.view;
+      if (!view || view.zoom < zoom) setZoomHint(zoom);
     },
   };
 }

@@ -41,6 +41,9 @@ export const ui = {
   error: element<HTMLDivElement>("error"),
   errorText: element<HTMLSpanElement>("error-text"),
   errorClose: element<HTMLButtonElement>("error-close"),
+  zoomHint: element<HTMLDivElement>("zoom-hint"),
+  zoomHintText: element<HTMLSpanElement>("zoom-hint-text"),
+  zoomHintGo: element<HTMLButtonElement>("zoom-hint-go"),
   loading: element<HTMLDivElement>("loading"),
   inspector: element<HTMLDivElement>("inspector"),
   inspectorCoords: element<HTMLSpanElement>("inspector-coords"),
@@ -52,6 +55,19 @@ export const ui = {
 export function showError(message: string | null): void {
   ui.errorText.textContent = message ?? "";
   ui.error.hidden = message === null;
+}
+
+/** The too-many-items hint under the map, asking to zoom in to `zoom` (with a button), or only to
+ * narrow the dates if that is past the collection's `maxzoom`; null hides it. */
+export function showZoomHint(zoom: number | null, maxzoom: number): void {
+  ui.zoomHint.hidden = zoom === null;
+  if (zoom === null) return;
+  const reachable = zoom <= maxzoom;
+  ui.zoomHintText.textContent = reachable
+    ? `Too many items here: zoom in to ${zoom} or narrow the dates`
+    : "Too many items here, even zoomed in: narrow the dates";
+  ui.zoomHintGo.textContent = `Zoom to ${zoom}`;
+  ui.zoomHintGo.hidden = !reachable;
 }
 
 /** The loading indicator; `data-loading` on the map lets tests wait for tiles. */

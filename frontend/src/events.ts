@@ -53,6 +53,7 @@ export function bindControls(controller: ViewerController): void {
   ui.copyWmts.addEventListener("click", () => copyUrl(controller, ui.copyWmts, "wmts"));
   ui.copyTileJson.addEventListener("click", () => copyUrl(controller, ui.copyTileJson, "tilejson"));
   ui.errorClose.addEventListener("click", () => controller.dismissError());
+  ui.zoomHintGo.addEventListener("click", () => controller.zoomToHint());
   ui.inspectorClose.addEventListener("click", () => controller.closeInspector());
   ui.inspectorBody.addEventListener("change", (event) => {
     const select = event.target as HTMLSelectElement;

@@ -1,7 +1,15 @@
 // The MapLibre side of the viewer: the map adapter the controller drives, and the map's events.
 import maplibregl from "maplibre-gl";
 import type { MapAdapter, ViewerController } from "./ports";
-import { MOSAIC, probeTile, removeMosaic, setBasemap, setMosaic } from "./layers";
+import {
+  hideFootprint,
+  MOSAIC,
+  probeTile,
+  removeMosaic,
+  setBasemap,
+  setMosaic,
+  showFootprint,
+} from "./layers";
 
 const MARKER_COLOR = "#c2410c";
 
@@ -14,6 +22,15 @@ export function createMapAdapter(map: maplibregl.Map): MapAdapter {
     setMosaic: (collection, template) => setMosaic(map, collection, template),
     removeMosaic: () => removeMosaic(map),
     probeTile: (collection, template) => probeTile(map, collection, template),
+    showFootprint: (bounds) => {
+      showFootprint(map, bounds);
+      // The outlined bounds, for the end-to-end test (like data-tiles).
+      map.getContainer().dataset.footprint = bounds.join(",");
+    },
+    hideFootprint: () => {
+      hideFootprint(map);
+      delete map.getContainer().dataset.footprint;
+    },
     showMarker: (lonLat) => void marker.setLngLat(lonLat).addTo(map),
     hideMarker: () => void marker.remove(),
   };

@@ -31,6 +31,9 @@ export interface ViewerModel {
   tilesLoading: boolean;
   /** The message in the banner over the map, null for none. */
   error: string | null;
+  /** Too many items here: the zoom from which the server says tiles stay under its items limit
+   * (the hint under the map, with the collection's footprint drawn); null for none. */
+  zoomHint: number | null;
   inspection: Inspection | null;
 }
 
@@ -47,6 +50,7 @@ export function initialModel(): ViewerModel {
     checking: false,
     tilesLoading: false,
     error: null,
+    zoomHint: null,
     inspection: null,
   };
 }

@@ -25,6 +25,9 @@ export interface MapAdapter {
   removeMosaic(): void;
   /** One tile of the template, near the map centre, to validate the layer with. */
   probeTile(collection: Collection, template: string): string;
+  /** Outlines the collection's footprint (its bounds, west, south, east, north). */
+  showFootprint(bounds: [number, number, number, number]): void;
+  hideFootprint(): void;
   showMarker(lonLat: [number, number]): void;
   hideMarker(): void;
 }
@@ -68,6 +71,9 @@ export interface ViewerController {
   setBasemap(visible: boolean): void;
   setChartBand(band: string): void;
   dismissError(): void;
+  /** Jumps to the zoom the too-many-items hint asks for, at the current centre (not past the
+   * collection's maxzoom: then only narrower dates help). */
+  zoomToHint(): void;
   inspect(lonLat: [number, number]): Promise<void>;
   closeInspector(): void;
   /** A URL of the current layer for other clients, null if there is no layer. */

@@ -1,6 +1,6 @@
 // Renders the store onto the page: each part is redrawn only when the values it shows change.
 import type { Collection } from "./api";
-import { cloudLabel, renderItemPicker, renderLegend, showBusy, showError, ui } from "./dom";
+import { cloudLabel, renderItemPicker, renderLegend, showBusy, showError, showZoomHint, ui } from "./dom";
 import { inspectionHtml } from "./inspect";
 import { DATE_PALETTE, dateLegend, paletteGradient } from "./legend";
 import {
@@ -104,6 +104,7 @@ export function render(model: ViewerModel, previous: ViewerModel | null): void {
 
   if (previous === null || isBusy(model) !== isBusy(previous)) showBusy(isBusy(model));
   if (changed("error")) showError(model.error);
+  if (changed("zoomHint", "collection")) showZoomHint(model.zoomHint, collection?.maxzoom ?? Infinity);
   if (changed("collections")) renderCollections(model);
   const collectionChanged = changed("collection", "missingCollection");
   if (collection && collectionChanged) renderCollection(collection, model.missingCollection);

@@ -8,12 +8,14 @@ import {
   BEST,
   ORIGIN,
   items,
+  moveMap,
   other,
   pointResult,
   rejectOnAbort,
   settle,
   setup,
   template,
+  tooManyItems,
 } from "./harness";
 import { demo } from "./fixtures";
 
@@ -439,5 +441,133 @@ describe("layer URLs and map errors", () => {
     expect(model().error).toBe("Map error: HTTP 502");
     controller.dismissError();
     expect(model().error).toBeNull();
+  });
+});
+
+describe("too many items", () => {
+  /** A viewer whose server refuses tiles below zoom `minZoom` (too many items), started. */
+  async function crowded(minZoom: number, hash = "") {
+    const viewer = setup(hash);
+    viewer.api.minZoom = minZoom;
+    await viewer.controller.start();
+    await settle();
+    return viewer;
+  }
+
+  it("hint at the zoom the server names and outline the footprint, instead of an error", async () => {
+    const { api, map, model } = await crowded(14);
+    expect(api.checkTile.mock.calls[0][0]).toContain("/12/873/1548.png");
+    expect(model().zoomHint).toBe(14);
+    expect(model().error).toBeNull();
+    expect(model().checking).toBe(false);
+    expect(map.showFootprint).toHaveBeenCalledExactlyOnceWith(demo.bounds);
+    expect(map.hideFootprint).not.toHaveBeenCalled();
+    expect(map.setMosaic).not.toHaveBeenCalled();
+    expect(model().applied).toBeNull();
+  });
+
+  it("'Zoom to N' jumps there at the map's centre; the layer then shows and the hint goes", async () => {
+    const viewer = await crowded(14);
+    const { api, map, controller, model } = viewer;
+    moveMap(viewer, { lon: -103.2, lat: 40.1, zoom: 11.6 });
+    await settle(); // still too many: the same hint
+    expect(api.checkTile).toHaveBeenCalledTimes(2);
+    expect(model().zoomHint).toBe(14);
+    expect(map.showFootprint).toHaveBeenCalledOnce();
+
+    controller.zoomToHint();
+    expect(map.jumpTo).toHaveBeenLastCalledWith({ lon: -103.2, lat: 40.1, zoom: 14 });
+    controller.mapMoved({ lon: -103.2, lat: 40.1, zoom: 14 }); // MapLibre's moveend
+    await settle();
+    expect(api.checkTile).toHaveBeenCalledTimes(3);
+    expect(api.checkTile.mock.calls[2][0]).toContain("/14/873/1548.png");
+    expect(model().zoomHint).toBeNull();
+    expect(map.hideFootprint).toHaveBeenCalledOnce();
+    expect(map.setMosaic).toHaveBeenCalledExactlyOnceWith(demo, template("demo", BEST));
+    expect(model().applied).toBe(template("demo", BEST));
+    expect(model().error).toBeNull();
+
+    controller.zoomToHint(); // no hint: nothing to do
+    moveMap(viewer, { lon: -103.2, lat: 40.1, zoom: 10 }); // pans without a hint check nothing
+    await settle();
+    expect(api.checkTile).toHaveBeenCalledTimes(3);
+    expect(map.jumpTo).toHaveBeenCalledTimes(4); // opening, two moves and one 'Zoom to N'
+  });
+
+  it("'Zoom to N' goes to the collection's centre when the map has left its footprint", async () => {
+    const viewer = await crowded(14, "#c=demo&map=5/10/10");
+    expect(viewer.model().zoomHint).toBe(14);
+    viewer.controller.zoomToHint();
+    expect(viewer.map.jumpTo).toHaveBeenLastCalledWith({ lon: -103.19, lat: 40.14, zoom: 14 });
+  });
+
+  it("offer no zoom past the collection's maxzoom (the server found none under the limit)", async () => {
+    const { map, controller, model } = await crowded(demo.maxzoom + 10);
+    expect(model().zoomHint).toBe(24);
+    controller.zoomToHint();
+    expect(map.jumpTo).toHaveBeenCalledOnce(); // only when the collection opened
+  });
+
+  it("go when narrower dates bring the tile under the limit", async () => {
+    const { api, map, controller, model } = await crowded(14);
+    api.minZoom = 0; // the server: fewer items now
+    controller.setFilters({ start: "2020-07-05" });
+    await settle();
+    expect(model().zoomHint).toBeNull();
+    expect(map.hideFootprint).toHaveBeenCalledOnce();
+    expect(model().applied).toContain("datetime=2020-07-05");
+  });
+
+  it("give way to another error, which still shows as one; switching collection hides them", async () => {
+    const { api, map, controller, model } = await crowded(14);
+    controller.setQuality("B4 *");
+    await settle();
+    expect(model().error).toBe(BAD_EXPRESSION);
+    expect(model().zoomHint).toBeNull();
+    expect(map.hideFootprint).toHaveBeenCalledOnce();
+
+    controller.setQuality("B8");
+    await settle();
+    expect(model().zoomHint).toBe(14);
+    expect(model().error).toBeNull();
+    expect(map.showFootprint).toHaveBeenCalledTimes(2);
+    api.minZoom = 0;
+    await controller.selectCollection("other");
+    expect(map.hideFootprint).toHaveBeenCalledTimes(2);
+    expect(model().zoomHint).toBeNull();
+  });
+
+  it("from a map tile: hint, keep the layer, and re-check it where the map goes", async () => {
+    const viewer = await started();
+    const { api, map, controller, model } = viewer;
+    const tooMany = (zoom: number) => ({
+      message: "Bad Request",
+      status: 400,
+      body: new Blob([JSON.stringify({ detail: tooManyItems(zoom) })]),
+    });
+    moveMap(viewer, { lon: -103.19, lat: 40.14, zoom: 6 });
+    await settle();
+    await controller.mapError(tooMany(9), "Tile");
+    expect(model().zoomHint).toBe(9);
+    expect(model().error).toBeNull();
+    expect(map.showFootprint).toHaveBeenCalledExactlyOnceWith(demo.bounds);
+    expect(map.removeMosaic).toHaveBeenCalledOnce(); // only when the collection opened
+    expect(model().applied).toBe(template("demo", BEST));
+    await controller.mapError(tooMany(9), "Tile"); // the other tiles of the view
+    expect(map.showFootprint).toHaveBeenCalledOnce();
+
+    // Back at zoom 9 the same layer is checked again (not just taken as applied), and works.
+    moveMap(viewer, { lon: -103.19, lat: 40.14, zoom: 9 });
+    await settle();
+    expect(api.checkTile).toHaveBeenCalledTimes(2);
+    expect(api.checkTile.mock.calls[1][0]).toContain("/9/873/1548.png");
+    expect(model().zoomHint).toBeNull();
+    expect(map.hideFootprint).toHaveBeenCalledOnce();
+    expect(map.setMosaic).toHaveBeenCalledOnce(); // the same tiles stay
+    expect(model().applied).toBe(template("demo", BEST));
+
+    // A late error of a tile from a zoom the map has left is no hint.
+    await controller.mapError(tooMany(9), "Tile");
+    expect(model().zoomHint).toBeNull();
   });
 });

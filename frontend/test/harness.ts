@@ -3,6 +3,7 @@ import { vi } from "vitest";
 import { ApiError, type Collection, type Item, type PointResult } from "../src/api";
 import { createController } from "../src/controller";
 import type { HashAdapter, MapAdapter, ViewerApi } from "../src/ports";
+import type { MapView } from "../src/state";
 import { initialModel } from "../src/model";
 import { createStore } from "../src/store";
 import { demo } from "./fixtures";
@@ -34,6 +35,14 @@ export const pointResult: PointResult = {
   items: [],
 };
 
+/** What the server answers for a tile over more items than its limit (as tiler/catalog/base.py). */
+export function tooManyItems(zoom: number): string {
+  return (
+    `More than 500 items (the limit) match this request: zoom in to ${zoom} or narrow the dates ` +
+    "(narrow it with datetime, bbox, ids or filter)"
+  );
+}
+
 /** What the fake server answers for a bad quality expression (any containing '*'). */
 export const BAD_EXPRESSION = "Invalid quality expression";
 
@@ -47,10 +56,12 @@ export function rejectOnAbort(signal: AbortSignal | undefined): Promise<never> {
 }
 
 /** The server: the two collections, items filtered by the cloud-cover CQL2 filter, and tiles
- * that validate unless their quality expression contains '*'. */
+ * that validate unless their quality expression contains '*', or they are below `minZoom` (too
+ * many items: a 400 asking to zoom in to it). */
 export function fakeApi() {
   const collections: Record<string, Collection> = { demo, other };
-  return {
+  const server = {
+    minZoom: 0,
     fetchCollections: vi.fn<ViewerApi["fetchCollections"]>(async () => [
       { id: "demo", title: "Demo" },
       { id: "other" },
@@ -71,18 +82,29 @@ export function fakeApi() {
     fetchPoint: vi.fn<ViewerApi["fetchPoint"]>(async () => pointResult),
     checkTile: vi.fn<ViewerApi["checkTile"]>(async (url) => {
       if (new URL(url).searchParams.get("quality")?.includes("*")) throw new ApiError(BAD_EXPRESSION, 400);
+      const z = Number(/\/(\d+)\/\d+\/\d+\.png/.exec(url)?.[1]);
+      if (z < server.minZoom) throw new ApiError(tooManyItems(server.minZoom), 400);
     }),
   };
+  return server;
 }
 
+/** The map: it remembers where it was jumped to; its probe tile is at that zoom (rounded). */
 export function fakeMap() {
+  let view: MapView | null = null;
   return {
+    /** Where the map was last jumped to. */
+    view: () => view,
     loaded: vi.fn<MapAdapter["loaded"]>(async () => undefined),
-    jumpTo: vi.fn<MapAdapter["jumpTo"]>(),
+    jumpTo: vi.fn<MapAdapter["jumpTo"]>((next) => void (view = next)),
     setBasemap: vi.fn<MapAdapter["setBasemap"]>(),
     setMosaic: vi.fn<MapAdapter["setMosaic"]>(),
     removeMosaic: vi.fn<MapAdapter["removeMosaic"]>(),
-    probeTile: vi.fn<MapAdapter["probeTile"]>((_, template) => template.replace("{z}/{x}/{y}", "12/873/1548")),
+    probeTile: vi.fn<MapAdapter["probeTile"]>((_, template) =>
+      template.replace("{z}/{x}/{y}", `${Math.round(view?.zoom ?? 12)}/873/1548`),
+    ),
+    showFootprint: vi.fn<MapAdapter["showFootprint"]>(),
+    hideFootprint: vi.fn<MapAdapter["hideFootprint"]>(),
     showMarker: vi.fn<MapAdapter["showMarker"]>(),
     hideMarker: vi.fn<MapAdapter["hideMarker"]>(),
   };
@@ -105,6 +127,12 @@ export function setup(initialHash = "") {
   const hash = fakeHash(initialHash);
   const controller = createController({ store, api, map, hash, origin: ORIGIN });
   return { store, api, map, hash, controller, model: () => store.get() };
+}
+
+/** The user moves the map: it lands there, then tells the controller (MapLibre's moveend). */
+export function moveMap(viewer: ReturnType<typeof setup>, view: MapView): void {
+  viewer.map.jumpTo(view);
+  viewer.controller.mapMoved(view);
 }
 
 /** Runs the pending timers (the apply delay) and settles the promises they start. */
