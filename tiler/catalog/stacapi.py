@@ -45,8 +45,11 @@ from tiler.errors import (
 
 logger = logging.getLogger(__name__)
 
-#: items per page asked of the API
+#: items per page asked of the API when a search has no limit (else the limit plus one, up to
+#: MAX_PAGE_SIZE: one page answers a tile, and paging, which some APIs get wrong with equal
+#: sort keys, is rare)
 PAGE_SIZE = 250
+MAX_PAGE_SIZE = 2000
 #: a catalogue that cannot filter server-side fetches at most this many times the limit
 CLIENT_FILTER_FACTOR = 10
 _ROOT = Path("/")  # items of an API carry URLs or absolute paths
@@ -293,7 +296,8 @@ class StacApiCatalog(Catalog):
         docs: list[Any] = []
         seen: set[Any] = set()
         page_cap = self.max_pages or MAX_PAGES
-        for n, page in enumerate(self._pages(limit=PAGE_SIZE, **params), start=1):
+        size = PAGE_SIZE if fetch is None else min(fetch + 1, MAX_PAGE_SIZE)
+        for n, page in enumerate(self._pages(limit=size, **params), start=1):
             features = page.get("features")
             if not isinstance(features, list):
                 raise UpstreamError("the STAC API answered a page without features")
