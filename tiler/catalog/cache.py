@@ -16,11 +16,18 @@ from tiler.catalog.models import Item
 
 
 class SearchCache:
-    """Selected items by search, for ``ttl`` seconds, at most ``size`` searches (0: off)."""
+    """Selected items by search, for ``ttl`` seconds, at most ``size`` items in all (0: off).
+
+    Bounded by items, not searches: an item costs ~10 KB, and a search of a busy tile
+    holds hundreds of them.
+    """
 
     def __init__(self, ttl: float, size: int) -> None:
+        self.size = size
         self._kept: TTLCache[Any, list[Item]] | None = (
-            TTLCache(maxsize=size, ttl=ttl) if ttl > 0 and size > 0 else None
+            TTLCache(maxsize=size, ttl=ttl, getsizeof=lambda items: max(1, len(items)))
+            if ttl > 0 and size > 0
+            else None
         )
         self._lock = threading.Lock()
 
@@ -33,7 +40,7 @@ class SearchCache:
         return None if hit is None else list(hit)
 
     def put(self, key: Any, items: list[Item]) -> None:
-        """Keep the items of a search."""
-        if self._kept is not None:
+        """Keep the items of a search (not when they alone exceed the bound)."""
+        if self._kept is not None and len(items) <= self.size:
             with self._lock:
                 self._kept[key] = list(items)

@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import hydraters
 import psycopg
 import psycopg_pool
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pypgstac.hydration import hydrate_py
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -78,7 +78,12 @@ class PgstacDatabase:
     ) -> None:
         self.name = redact(dsn)
         self.timeout = timeout
-        options = f"-c search_path=pgstac,public -c statement_timeout={int(timeout * 1000)}"
+        # no parallel plans: for a tile's few hundred rows their start-up costs more than
+        # the scan (benchmarks/README.md: z8 tiles 40 ms -> 9 ms)
+        options = (
+            f"-c search_path=pgstac,public -c statement_timeout={int(timeout * 1000)} "
+            "-c max_parallel_workers_per_gather=0"
+        )
         self._pool = psycopg_pool.ConnectionPool(
             make_conninfo(dsn, options=options, connect_timeout=max(1, int(timeout))),
             min_size=min_size,
@@ -174,7 +179,7 @@ class PgstacCatalog(Catalog):
         db: PgstacDatabase,
         doc: dict[str, Any],
         cache_ttl: float = 300,
-        cache_size: int = 1024,
+        cache_size: int = 5000,
     ) -> None:
         self.id = str(doc["id"])
         self.db = db
@@ -285,7 +290,7 @@ class PgstacCatalog(Catalog):
                 "type": "Feature",
                 **loads(content),
             }
-            doc = hydrate_py(base, doc)
+            doc = hydraters.hydrate(base, doc)  # pypgstac's Rust hydrater: ~3x hydrate_py
             pending.append(parse_item(doc, _ROOT, self._layouts, dumps(doc)))
         return build_items(pending)
 
@@ -349,7 +354,7 @@ def open_pgstac(
     max_size: int = 10,
     timeout: float = 10,
     cache_ttl: float = 300,
-    cache_size: int = 1024,
+    cache_size: int = 5000,
 ) -> dict[str, Catalog]:
     """The collections of a PgSTAC database as catalogues sharing one pool.
 

@@ -112,7 +112,7 @@ class StacApiCatalog(Catalog):
         headers: dict[str, str] | None = None,
         timeout: float = 10.0,
         cache_ttl: float = 300.0,
-        cache_size: int = 1024,
+        cache_size: int = 5000,
         max_pages: int | None = None,
     ) -> None:
         self.url = url.rstrip("/")
