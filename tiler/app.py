@@ -20,14 +20,18 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
 from titiler.core.factory import TMSFactory
 
 from tiler import __version__, errors
 from tiler.api import collections, export, maps, point, tiles
+from tiler.api.admission import Admission, Gate
+from tiler.api.head import HeadAsGet
 from tiler.api.responses import ResponseCache
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.catalog.sources import open_catalogs
+from tiler.engine.budget import DeadlineExceeded, RequestCancelled
 from tiler.engine.io import GDAL_DEFAULTS
 from tiler.engine.service import Engine
 from tiler.settings import Settings
@@ -72,6 +76,11 @@ def create_app(
         read_threads=settings.read_threads,
         item_timeout=settings.item_timeout,
         max_items=settings.max_items_per_tile,
+        open_datasets=settings.open_datasets,
+    )
+    gate = Gate(
+        limit=settings.max_in_flight or 2 * settings.read_threads,
+        timeout=settings.request_timeout,
     )
 
     @asynccontextmanager
@@ -93,8 +102,11 @@ def create_app(
     app.state.catalogs = catalogs
     app.state.engine = engine
     app.state.cache = ResponseCache(settings.tile_cache_bytes)
+    app.state.gate = gate
     app.state.min_zoom = MinZoom(settings.max_items_per_tile, ttl=settings.search_cache_ttl or 300)
     errors.install(app)
+    app.add_exception_handler(DeadlineExceeded, _deadline_exceeded)
+    app.add_exception_handler(RequestCancelled, _cancelled)
     for module in (collections, tiles, maps, point, export):
         app.include_router(module.router)
     app.include_router(TMSFactory().router, tags=["Tiling Schemes"])
@@ -121,9 +133,11 @@ def create_app(
             "version": __version__,
             "collections": len(catalogs),
             "catalogs": states,
+            "load": gate.status(),
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    app.add_middleware(Admission, gate=gate, cache=app.state.cache)  # innermost
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -132,7 +146,35 @@ def create_app(
         expose_headers=["*"],
     )
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(HeadAsGet)  # outermost: HEAD gets GET's exact headers (gzip too)
     return app
+
+
+async def _deadline_exceeded(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": str(exc)}, status_code=504, headers={"Cache-Control": "no-store"}
+    )
+
+
+async def _cancelled(request: Request, exc: Exception) -> JSONResponse:
+    logger.info("%s %s stopped: %s", request.method, request.url.path, exc)
+    # nobody reads it; 499 (client closed request) shows in the access log
+    return JSONResponse({"detail": f"stopped: {exc}"}, status_code=499)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log the application's messages at ``level`` unless logging is configured already.
+
+    ``tiler serve`` configures it in its process; uvicorn's worker processes
+    (``--workers 2``) configure only uvicorn's own loggers, so :func:`serve_app`, which
+    every worker runs, calls this.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
 
 
 def configure_gdal() -> None:
@@ -164,6 +206,7 @@ def serve_app(settings: Settings | None = None) -> FastAPI:
         settings: settings (default: from the environment, as uvicorn workers read them).
     """
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     configure_gdal()
     with paused_gc():
         catalogs = load_catalogs(settings)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +15,8 @@ from starlette import status
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
+
+logger = logging.getLogger(__name__)
 
 
 class TilerError(Exception):
@@ -34,6 +41,18 @@ class InvalidFilter(BadRequest):
 
 class InvalidVisualisation(BadRequest):
     """min/max/gamma/palette/rescale values do not fit the request."""
+
+
+class InvalidCRS(BadRequest):
+    """A CRS parameter is not an allowed form, or coordinates lie outside the CRS's range."""
+
+
+class InvalidNodata(BadRequest):
+    """A nodata override is not a number the bands' data type can hold."""
+
+
+class InvalidGeometry(BadRequest):
+    """A GeoJSON geometry is empty, has no area, or has coordinates that are not finite."""
 
 
 class NotFound(TilerError):
@@ -90,14 +109,129 @@ async def _validation_handler(request: Request, exc: RequestValidationError) -> 
         parts.append(f"{where}: {err.get('msg')}")
     return JSONResponse(
         {
-            "detail": "; ".join(parts) or "invalid request",
-            "errors": jsonable_encoder(exc.errors()),
+            "detail": "; ".join(parts)[:2000] or "invalid request",
+            "errors": [_shortened(e) for e in jsonable_encoder(exc.errors())[:20]],
         },
         status_code=status.HTTP_400_BAD_REQUEST,
     )
 
 
+def _shortened(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error whose ``input`` is quoted in part, never echoed whole."""
+    value = error.get("input")
+    if isinstance(value, str) and len(value) > 200:
+        error["input"] = value[:200] + "..."
+    elif value is not None and not isinstance(value, str | int | float | bool):
+        text = str(value)
+        error["input"] = text if len(text) <= 200 else text[:200] + "..."
+    return error
+
+
+def _internal_error(exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"internal error ({type(exc).__name__}); the server log has the details"},
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+async def _internal_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 of a known family (GDAL, rio-tiler...): no path or URL; the log has them."""
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return _internal_error(exc)
+
+
+async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Any other exception: the same 500 (Starlette raises it again after, the server logs it)."""
+    return _internal_error(exc)
+
+
+# ---------------------------------------------------------------------------------------
+# what responses say about a skipped item: ids and a reason, never a path or URL
+
+_URL = re.compile(r"(?:\b[A-Za-z][A-Za-z0-9+.\-]*://|/vsi[a-z0-9_]+/)[^\s'\"]*")
+_PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2})?/[^\s'\":]*|\b[A-Za-z]:\\[^\s'\"]*")
+
+
+def redact(text: str) -> str:
+    """``text`` with URLs and file paths replaced by ``<url>`` and ``<path>``."""
+    return _PATH.sub("<path>", _URL.sub("<url>", text))
+
+
+# ---------------------------------------------------------------------------------------
+# OpenAPI: what the API answers (400 with this JSON shape, not FastAPI's 422)
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "What was wrong and what is allowed."},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "Parameter validation errors, one per parameter (400 only).",
+        },
+    },
+}
+_ERROR_RESPONSES = {
+    "400": "Bad request: a parameter is malformed or not allowed; `detail` says what was "
+    "wrong and what is allowed.",
+    "404": "Not found: an unknown collection or tile matrix set, or a tile outside the matrix.",
+    "503": "Service unavailable: overloaded (see Retry-After) or a catalogue cannot be "
+    "reached right now.",
+    "502": "Bad gateway: a remote catalogue (a STAC API) answered with an error.",
+    "504": "Gateway timeout: the request's work passed its time limit, or a remote catalogue "
+    "did not answer in time.",
+}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace FastAPI's documented 422 by the 4xx/5xx the API answers (in place)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components["Error"] = ERROR_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.pop("422", None)
+            responses.setdefault("400", _error_response(_ERROR_RESPONSES["400"]))
+            if "{" in path:
+                responses.setdefault("404", _error_response(_ERROR_RESPONSES["404"]))
+            if "{collection_id}" in path:
+                for code in ("502", "504"):
+                    responses.setdefault(code, _error_response(_ERROR_RESPONSES[code]))
+            responses.setdefault("503", _error_response(_ERROR_RESPONSES["503"]))
+    return schema
+
+
+def _documented_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(original())
+        return app.openapi_schema
+
+    return openapi
+
+
 def install(app: FastAPI) -> None:
-    """Register the status map and the validation handler on ``app``."""
+    """Register the status map, the validation and 500 handlers, and their OpenAPI."""
     add_exception_handlers(app, STATUS_CODES)
+    # titiler's handlers answer str(exc), which names files and URLs: not for 500s
+    for exc_class, code in STATUS_CODES.items():
+        if code == status.HTTP_500_INTERNAL_SERVER_ERROR and exc_class is not Exception:
+            app.add_exception_handler(exc_class, _internal_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
+    app.openapi = _documented_openapi(app)  # type: ignore[method-assign]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import enum
 import io
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy
+from color_operations import parse_operations as parse_color_formula
 from rasterio.enums import ColorInterp
 from rasterio.io import MemoryFile
 from rio_tiler.colormap import parse_color
@@ -26,6 +28,14 @@ from tiler.errors import InvalidVisualisation
 
 #: zlib level of PNG tiles: speed over size (tiles are cached and usually compressed again)
 PNG_ZLEVEL = 1
+#: longest color_formula, most palette colours
+MAX_COLOR_FORMULA_LENGTH = 256
+MAX_PALETTE_COLOURS = 256
+COLOR_FORMULA_FORMS = (
+    "rio-color operations on bands 1-3 of the output (r, g, b or 1, 2, 3): 'gamma BANDS g' "
+    "(g > 0), 'sigmoidal BANDS contrast bias' (bias in 0..1), 'saturation proportion' "
+    "(3 bands), e.g. 'gamma RGB 1.5 sigmoidal RGB 10 0.35'"
+)
 
 
 class Format(enum.StrEnum):
@@ -94,6 +104,43 @@ class Visualisation:
             )
         if self.palette and self.colormap:
             raise InvalidVisualisation("give palette or colormap_name/colormap, not both")
+        if self.rescale is not None:
+            if len(self.rescale) not in (1, nbands):
+                raise InvalidVisualisation(
+                    f"rescale has {len(self.rescale)} ranges; give one, or one per band "
+                    f"({nbands} bands)"
+                )
+            for low, high in self.rescale:
+                if not (math.isfinite(low) and math.isfinite(high)) or low == high:
+                    raise InvalidVisualisation(
+                        f"rescale range {low:g},{high:g}: two different finite numbers min,max"
+                    )
+        if self.color_formula:
+            check_color_formula(self.color_formula, nbands)
+
+
+def check_color_formula(text: str, nbands: int) -> None:
+    """Parse ``text`` and try it on a tiny image of ``nbands`` bands (what rendering does).
+
+    Raises:
+        InvalidVisualisation: too long, not parseable, or failing on the output's bands
+            (e.g. a bias outside 0..1, a band beyond the output's, an overflow).
+    """
+    if len(text) > MAX_COLOR_FORMULA_LENGTH:
+        raise InvalidVisualisation(
+            f"color_formula is longer than {MAX_COLOR_FORMULA_LENGTH} characters; expected "
+            f"{COLOR_FORMULA_FORMS}"
+        )
+    sample = numpy.linspace(0.0, 1.0, nbands * 4, dtype="float64").reshape(nbands, 2, 2)
+    try:
+        with numpy.errstate(over="raise", invalid="raise", divide="raise"):
+            for operation in parse_color_formula(text):
+                sample = operation(sample)
+    except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as exc:
+        raise InvalidVisualisation(
+            f"color_formula {text[:80]!r} cannot be applied to {nbands} band(s): {exc}; "
+            f"expected {COLOR_FORMULA_FORMS}"
+        ) from None
 
 
 def parse_palette(values: Sequence[str]) -> tuple[str, ...]:
@@ -102,12 +149,16 @@ def parse_palette(values: Sequence[str]) -> tuple[str, ...]:
     Raises:
         InvalidVisualisation: a colour that is not hex.
     """
+    if len(values) > MAX_PALETTE_COLOURS:
+        raise InvalidVisualisation(
+            f"palette has {len(values)} colours: at most {MAX_PALETTE_COLOURS}"
+        )
     out = []
     for raw in values:
         c = raw.strip().lstrip("#")
         if len(c) not in (3, 4, 6, 8) or any(ch not in "0123456789abcdefABCDEF" for ch in c):
             raise InvalidVisualisation(
-                f"palette colour {raw!r} is not hex: use e.g. palette=440154,21918c,fde725"
+                f"palette colour {raw[:40]!r} is not hex: use e.g. palette=440154,21918c,fde725"
             )
         out.append(c)
     if len(out) < 1:

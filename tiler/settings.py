@@ -57,7 +57,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=300, description="Seconds per request to a STAC API."
     )
     search_cache_size: int = Field(
-        default=1024, ge=0, description="Searches a database catalogue keeps."
+        default=5000,
+        ge=0,
+        description="Items a database or STAC API catalogue keeps in its search cache, in all "
+        "searches (an item costs ~10 KB).",
     )
     demo_dir: Path | None = Field(
         default=None,
@@ -96,3 +99,40 @@ class Settings(BaseSettings):
         default=128 * 1024 * 1024, ge=0, description="Rendered-tile cache size (0: off)."
     )
     root_path: str = Field(default="", description="ASGI root path behind a proxy.")
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#@]+(/[^\s?#]*)?$",
+        description="Base of every absolute URL the API writes (TileJSON, WMTS, tilesets, "
+        "links), e.g. https://tiles.example.com/qm; unset: taken from each request's Host "
+        "header, which a client can set to anything.",
+    )
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Tiles, points and exports computed at once per worker process "
+        "(default: 2 x read_threads). Beyond it they are answered 503 with Retry-After at "
+        "once, before any work, instead of queueing; tiles in the rendered-tile cache and "
+        "requests identical to one being computed (which share its answer) do not count.",
+    )
+    request_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds of work a request may take. Past it no further reads are "
+        "scheduled and the answer is 504; a request stuck outside the reads is answered "
+        "504 one second later.",
+    )
+    open_datasets: int = Field(
+        default=64,
+        ge=0,
+        le=4096,
+        description="Open datasets kept for reuse per worker (all read threads together); "
+        "each keeps its file's header and, with VSI_CACHE, up to VSI_CACHE_SIZE bytes.",
+    )
+    log_level: str = Field(
+        default="INFO",
+        pattern=r"^(?i:debug|info|warning|error|critical)$",
+        description="Level of the application's log in each worker process (when the "
+        "process has no logging configured yet, e.g. uvicorn workers).",
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tiler.api.deps import SearchParams, get_catalog
+from tiler.api.deps import SearchParams, get_catalog, public_base
 from tiler.catalog.base import Catalog
 from tiler.engine.outputs import DERIVED
 from tiler.errors import CatalogUnavailable, UpstreamError
@@ -22,7 +23,7 @@ def collection_summary(catalog: Catalog, request: Request) -> dict[str, Any]:
     info = catalog.info()
     w, s, e, n = info.bounds
     start, end = info.interval
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     tiles = f"{base}/collections/{info.id}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
     return {
         "id": info.id,
@@ -80,7 +81,7 @@ def list_items(
     catalog: Annotated[Catalog, Depends(get_catalog)],
     search: Annotated[SearchParams, Depends()],
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")] = 0,
 ) -> dict[str, Any]:
     """The STAC items the filters select, in collection order (the mosaic's tie order)."""
     page = catalog.page(search.search(), limit=limit, offset=offset)
@@ -89,7 +90,8 @@ def list_items(
     if more:
         params = dict(request.query_params)
         params["offset"] = str(offset + limit)
-        links.append({"rel": "next", "href": str(request.url.replace_query_params(**params))})
+        href = f"{public_base(request)}/collections/{catalog.id}/items?{urlencode(params)}"
+        links.append({"rel": "next", "href": href})
     features = []
     for i, item in enumerate(page.items):
         stac = item.stac

@@ -6,6 +6,7 @@ bands, the visualisation and the read options of a request come from here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -14,12 +15,12 @@ from morecantile import TileMatrixSet
 from morecantile.defaults import tms as default_tms
 from rio_tiler.types import ColorMapType
 from titiler.core.dependencies import (
-    ColorMapParams,
     DatasetParams,
     DefaultDependency,
     RenderingParams,
 )
 
+from tiler.api.guards import ColorMapParams, check_nodata, check_nodata_value
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.catalog.filters import Search, make_search, parse_floats
@@ -39,6 +40,18 @@ def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+def public_base(request: Request) -> str:
+    """The base of absolute URLs the API writes, without a trailing slash.
+
+    ``TILER_PUBLIC_URL`` when set; else the request's own base URL, which comes from its
+    ``Host`` header (and so from the client, unless a proxy sets it).
+    """
+    settings: Settings = request.app.state.settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
 
 
 def get_engine(request: Request) -> Engine:
@@ -61,7 +74,7 @@ def get_catalog(
     catalogs: dict[str, Catalog] = request.app.state.catalogs
     if collection_id not in catalogs:
         raise CollectionNotFound(
-            f"unknown collection {collection_id!r}; served collections: "
+            f"unknown collection {collection_id[:120]!r}; served collections: "
             f"{', '.join(sorted(catalogs)) or '(none)'}"
         )
     return catalogs[collection_id]
@@ -76,7 +89,7 @@ def get_tms(
     """The TileMatrixSet named in the path (404 listing the known ones otherwise)."""
     if tileMatrixSetId not in TMS_IDS:
         raise TileNotFound(
-            f"unknown tileMatrixSetId {tileMatrixSetId!r}; supported: {', '.join(TMS_IDS)}"
+            f"unknown tileMatrixSetId {tileMatrixSetId[:120]!r}; supported: {', '.join(TMS_IDS)}"
         )
     return default_tms.get(tileMatrixSetId)
 
@@ -203,7 +216,7 @@ def resolve_layer(
     if layer.preset is not None:
         if layer.preset not in info.renders:
             raise InvalidVisualisation(
-                f"unknown preset {layer.preset!r}; presets of {info.id}: "
+                f"unknown preset {layer.preset[:120]!r}; presets of {info.id}: "
                 f"{', '.join(info.renders) or '(none)'}"
             )
         base = info.renders[layer.preset]
@@ -217,14 +230,21 @@ def resolve_layer(
         )
     quality = parse(str(text), info.bands)
 
+    allowed = [*info.bands, *DERIVED]
     if layer.bands not in (None, ""):
-        bands = [b.strip() for b in str(layer.bands).split(",")]
+        text = str(layer.bands)
+        count = text.count(",") + 1
+        if count > len(allowed):  # before anything else looks at 10,000 names
+            raise InvalidBands(
+                f"{count} output bands: at most {len(allowed)} (as many as {info.id} has "
+                f"bands, derived ones included: {', '.join(allowed)})"
+            )
+        bands = [b.strip() for b in text.split(",")]
     else:
         bands = list(base.get("bands") or [])
-    allowed = [*info.bands, *DERIVED]
     for b in bands:
         if b not in allowed:
-            raise InvalidBands(f"unknown band {b!r}; bands of {info.id}: {', '.join(allowed)}")
+            raise InvalidBands(f"unknown band {b[:80]!r}; bands of {info.id}: {', '.join(allowed)}")
     if not bands:
         raise InvalidBands(f"no output band; choose from {', '.join(allowed)}")
 
@@ -254,13 +274,27 @@ def resolve_layer(
     return Layer(quality=quality, bands=bands, vis=visual)
 
 
-def read_options(dataset: DatasetParams) -> ReadOptions:
-    """ReadOptions from titiler's ``DatasetParams``."""
+def read_options(
+    dataset: DatasetParams, catalog: Catalog | None = None, bands: Sequence[str] = ()
+) -> ReadOptions:
+    """ReadOptions from titiler's ``DatasetParams``.
+
+    Args:
+        dataset: the parameters.
+        catalog: with ``bands``: check that a nodata override fits the bands read.
+        bands: the bands the request reads.
+
+    Raises:
+        InvalidNodata: a nodata override that is infinite or does not fit a band.
+    """
+    nodata = check_nodata_value(dataset.nodata)  # type: ignore[arg-type]
+    if catalog is not None:
+        check_nodata(catalog, nodata, bands)
     return ReadOptions(
         resampling_method=dataset.resampling_method,
         reproject_method=dataset.reproject_method,
         unscale=bool(dataset.unscale),
-        nodata=None if dataset.nodata is None else float(dataset.nodata),
+        nodata=nodata,
     )
 
 
@@ -284,11 +318,12 @@ def mosaic_params(
     colormap: Annotated[Any, Depends(ColorMapParams)],
 ) -> Mosaic:
     """Filters, layer, visualisation and read options of a request (400 if any is bad)."""
+    chosen = resolve_layer(
+        catalog.info(), layer, vis, rendering.rescale, rendering.color_formula, colormap
+    )
     return Mosaic(
         catalog=catalog,
         search=search.search(),
-        layer=resolve_layer(
-            catalog.info(), layer, vis, rendering.rescale, rendering.color_formula, colormap
-        ),
-        options=read_options(dataset),
+        layer=chosen,
+        options=read_options(dataset, catalog, [*chosen.quality.bands, *chosen.bands]),
     )

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Annotated, Any
 
 import numpy
+import shapely
+import shapely.geometry
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from geojson_pydantic import Feature
 from geojson_pydantic.geometries import Geometry
 from rasterio.crs import CRS
-from rasterio.features import bounds as feature_bounds
 from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rio_tiler.constants import WGS84_CRS
-from titiler.core.dependencies import CoordCRSParams, DstCRSParams
 
+from tiler.api.crs import CoordCRSParams, DstCRSParams, check_coordinates, projected_bounds
 from tiler.api.deps import Mosaic, get_engine, get_settings, mosaic_params
 from tiler.api.responses import Rendered, respond, stats_headers
 from tiler.catalog.filters import parse_bbox
 from tiler.engine.grids import PartGrid
 from tiler.engine.service import Engine
-from tiler.errors import BadRequest, TooLarge
+from tiler.errors import BadRequest, InvalidGeometry, TooLarge
 from tiler.render import Format, encode
 from tiler.settings import Settings
 
 router = APIRouter(tags=["Exports"])
 
+_SIZE = re.compile(r"^(?P<w>\d{1,9})[xX](?P<h>\d{1,9})$")
+
 
 def _size(value: str, limit: int) -> tuple[int, int]:
-    try:
-        w_s, h_s = value.lower().split("x")
-        width, height = int(w_s), int(h_s)
-    except ValueError:
-        raise BadRequest(f"size {value!r}: expected {{width}}x{{height}}, e.g. 512x512") from None
+    m = _SIZE.match(value)
+    if m is None:
+        raise BadRequest(f"size {value[:40]!r}: expected {{width}}x{{height}}, e.g. 512x512")
+    width, height = int(m["w"]), int(m["h"])
     if width < 1 or height < 1:
         raise BadRequest(f"size {value!r}: width and height must be >= 1")
     if width * height > limit:
@@ -40,6 +44,61 @@ def _size(value: str, limit: int) -> tuple[int, int]:
             f"export of {width}x{height} = {width * height} px exceeds the limit of {limit} px"
         )
     return width, height
+
+
+def bbox_size(
+    size: Annotated[str, Path(description="{width}x{height} in pixels.")],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> tuple[int, int]:
+    """The export's size, checked against the pixel limit before any other work."""
+    return _size(size, settings.max_export_pixels)
+
+
+def feature_size(
+    settings: Annotated[Settings, Depends(get_settings)],
+    width: Annotated[int, Query(ge=1, le=65536, description="Output width in pixels.")] = 512,
+    height: Annotated[int, Query(ge=1, le=65536, description="Output height in pixels.")] = 512,
+) -> tuple[int, int]:
+    """The export's size, checked against the pixel limit before any other work."""
+    return _size(f"{width}x{height}", settings.max_export_pixels)
+
+
+def _checked_grid(
+    bbox: tuple[float, float, float, float],
+    size: tuple[int, int],
+    coord_crs: CRS | None,
+    dst_crs: CRS | None,
+    what: str,
+) -> PartGrid:
+    """The export grid, once the bbox is known to lie where its CRSs can place it."""
+    bounds_crs = coord_crs or WGS84_CRS
+    w, s, e, n = bbox
+    check_coordinates("coord_crs", bounds_crs, (w, e), (s, n), what)
+    projected_bounds(bbox, bounds_crs, WGS84_CRS, what)  # the footprint searched
+    dst = dst_crs or bounds_crs
+    if dst != bounds_crs:  # e.g. a pole is at infinity in Mercator: the grid must be finite
+        x0, y0, x1, y1 = projected_bounds(bbox, bounds_crs, dst, what)
+        check_coordinates("dst_crs", dst, (x0, x1), (y0, y1), f"{what} projected to dst_crs")
+    return PartGrid(bbox, bounds_crs, dst, size[0], size[1])
+
+
+def _shape(feature: Feature[Geometry, dict[str, Any]]) -> dict[str, Any]:
+    """The feature's geometry as GeoJSON with finite coordinates and an area."""
+    if feature.geometry is None:
+        raise InvalidGeometry("feature has no geometry: give a Polygon or MultiPolygon")
+    shape = feature.geometry.model_dump(exclude_none=True)
+    shape.pop("bbox", None)  # ours to compute; a client's (2-D or 3-D) is not needed
+    try:
+        with warnings.catch_warnings():  # NaN coordinates warn, then fail below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geom = shapely.geometry.shape(shape)
+    except Exception as exc:  # shapely/GEOS errors: the geometry's fault
+        raise InvalidGeometry(f"feature geometry is not valid GeoJSON: {exc}") from None
+    if geom.is_empty:
+        raise InvalidGeometry(f"feature geometry ({shape.get('type')}) is empty; use a polygon")
+    if not (numpy.isfinite(shapely.get_coordinates(geom)).all()):
+        raise InvalidGeometry("feature geometry coordinates must be finite numbers")
+    return shape
 
 
 def _render(
@@ -74,17 +133,6 @@ def _render(
     return respond(request, rendered, settings.cache_control)
 
 
-def _grid(
-    bbox: tuple[float, float, float, float],
-    width: int,
-    height: int,
-    coord_crs: CRS | None,
-    dst_crs: CRS | None,
-) -> PartGrid:
-    bounds_crs = coord_crs or WGS84_CRS
-    return PartGrid(bbox, bounds_crs, dst_crs or bounds_crs, width, height)
-
-
 @router.get(
     "/collections/{collection_id}/bbox/{extent}/{size}.{format}",
     response_class=Response,
@@ -92,8 +140,8 @@ def _grid(
 )
 def bbox_export(
     request: Request,
+    size: Annotated[tuple[int, int], Depends(bbox_size)],
     extent: Annotated[str, Path(description="minx,miny,maxx,maxy in coord_crs.")],
-    size: Annotated[str, Path(description="{width}x{height} in pixels.")],
     format: Annotated[Format, Path(description="Output format.")],
     mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     settings: Annotated[Settings, Depends(get_settings)],
@@ -102,11 +150,10 @@ def bbox_export(
     dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None,
 ) -> Response:
     """The mosaic of ``bbox`` on a width x height grid in ``dst_crs``."""
-    width, height = _size(size, settings.max_export_pixels)
     bbox = parse_bbox(extent, lonlat=False)
     if bbox is None:
         raise BadRequest("bbox is empty: expected minx,miny,maxx,maxy")
-    grid = _grid(bbox, width, height, coord_crs, dst_crs)
+    grid = _checked_grid(bbox, size, coord_crs, dst_crs, f"bbox {extent[:200]!r}")
     return _render(request, engine, settings, mosaic, grid, format)
 
 
@@ -117,25 +164,21 @@ def bbox_export(
 )
 def feature_export(
     request: Request,
+    size: Annotated[tuple[int, int], Depends(feature_size)],
     feature: Annotated[
         Feature[Geometry, dict[str, Any]], Body(description="GeoJSON Feature (in coord_crs).")
     ],
     mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     settings: Annotated[Settings, Depends(get_settings)],
     engine: Annotated[Engine, Depends(get_engine)],
-    width: Annotated[int, Query(ge=1, description="Output width in pixels.")] = 512,
-    height: Annotated[int, Query(ge=1, description="Output height in pixels.")] = 512,
     format: Annotated[Format, Query(description="Output format.")] = Format.tif,
     coord_crs: Annotated[CRS | None, Depends(CoordCRSParams)] = None,
     dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None,
 ) -> Response:
     """The mosaic of the feature's bounds, masked outside the feature."""
-    width, height = _size(f"{width}x{height}", settings.max_export_pixels)
-    if feature.geometry is None:
-        raise BadRequest("feature has no geometry")
-    shape = feature.geometry.model_dump(exclude_none=True)
-    w, s, e, n = feature_bounds(shape)
+    shape = _shape(feature)
+    w, s, e, n = shapely.geometry.shape(shape).bounds
     if w >= e or s >= n:
-        raise BadRequest("feature geometry has an empty extent; use a polygon")
-    grid = _grid((w, s, e, n), width, height, coord_crs, dst_crs)
+        raise InvalidGeometry("feature geometry has an empty extent; use a polygon")
+    grid = _checked_grid((w, s, e, n), size, coord_crs, dst_crs, "feature geometry")
     return _render(request, engine, settings, mosaic, grid, format, shape=shape)

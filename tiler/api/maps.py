@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from morecantile import TileMatrixSet
 from morecantile.defaults import tms as default_tms
+from titiler.core.factory import TMSFactory
 from titiler.core.models.mapbox import TileJSON
 from titiler.core.resources.responses import XMLResponse
 from titiler.core.utils import tms_limits
 from titiler.mosaic.extensions.wmts import DEFAULT_TEMPLATES
 
-from tiler.api.deps import TMS_IDS, Mosaic, get_catalog, get_min_zoom, get_tms, mosaic_params
+from tiler.api.deps import (
+    TMS_IDS,
+    Mosaic,
+    get_catalog,
+    get_min_zoom,
+    get_tms,
+    mosaic_params,
+    public_base,
+)
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.engine.io import native_maxzoom
@@ -37,6 +47,21 @@ _OWN_KEYS = {
     "updatesequence",
     "acceptformats",
 }
+
+
+class PublicTMSFactory(TMSFactory):
+    """titiler's ``/tileMatrixSets`` routes, their links based on :func:`public_base`."""
+
+    def url_for(self, request: Request, name: str, **path_params: Any) -> str:
+        """The absolute URL of route ``name`` (TILER_PUBLIC_URL when set, not the Host)."""
+        return f"{public_base(request)}{self.router.url_path_for(name, **path_params)}"
+
+
+@dataclass(frozen=True)
+class _Addressed:
+    """What the WMTS template reads of its request: the URL it was asked at."""
+
+    url: str
 
 
 class _Unreadable(Exception):
@@ -78,7 +103,7 @@ def tile_url(
     request: Request, collection_id: str, tms: TileMatrixSet, fmt: Format, scale: int
 ) -> str:
     """The tile URL template with literal ``{z}/{x}/{y}``."""
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     suffix = f"@{scale}x" if scale != 1 else ""
     return (
         f"{base}/collections/{collection_id}/tiles/{tms.id}/{{z}}/{{x}}/{{y}}{suffix}.{fmt.value}"
@@ -167,23 +192,24 @@ def wmts(
     # matrices past the native zoom are left out: GDAL reads at the finest matrix listed
     matrices = tms.tileMatrices[: hi - tms.minzoom + 1]
     matrix_sets = [{"id": tms.id, "crs": tms.crs.srs, "matrices": matrices}]
-    return DEFAULT_TEMPLATES.TemplateResponse(
-        request,
-        name="wmts.xml",
-        context={
-            "layers": layers,
-            "tileMatrixSets": matrix_sets,
-            "media_type": tile_format.image_type.mediatype,
-        },
-        media_type="application/xml",
+    # the template writes request.url as the GetCapabilities address: the public one
+    here = f"{public_base(request)}/collections/{catalog.id}/{tms.id}/WMTSCapabilities.xml"
+    if request.url.query:
+        here += f"?{request.url.query}"
+    body = DEFAULT_TEMPLATES.get_template("wmts.xml").render(
+        request=_Addressed(url=here),
+        layers=layers,
+        tileMatrixSets=matrix_sets,
+        media_type=tile_format.image_type.mediatype,
     )
+    return XMLResponse(body, media_type="application/xml")
 
 
 @router.get("/collections/{collection_id}/tiles", summary="OGC tilesets of a collection")
 def tilesets(request: Request, catalog: Annotated[Catalog, Depends(get_catalog)]) -> dict[str, Any]:
     """The tile matrix sets a collection can be tiled in."""
     info = catalog.info()
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     return {
         "tilesets": [
             {
@@ -219,7 +245,7 @@ def tileset(
     """Tileset metadata (OGC API - Tiles) with the tile template and matrix limits."""
     info = catalog.info()
     lo, hi = zoom_range(catalog, tms)
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     url = tile_url(request, catalog.id, tms, Format.png, 1)
     url = url.replace("{z}", "{tileMatrix}").replace("{x}", "{tileCol}")
     url = url.replace("{y}", "{tileRow}")

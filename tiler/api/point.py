@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from rasterio.crs import CRS
+from rasterio.warp import transform
 from rio_tiler.constants import WGS84_CRS
-from titiler.core.dependencies import CoordCRSParams, DatasetParams
+from titiler.core.dependencies import DatasetParams
 
+from tiler.api.crs import CoordCRSParams, check_coordinates
 from tiler.api.deps import (
     LayerParams,
     SearchParams,
@@ -22,17 +25,35 @@ from tiler.catalog.filters import parse_floats
 from tiler.engine.grids import PointGrid
 from tiler.engine.outputs import winner_values
 from tiler.engine.service import Engine
-from tiler.errors import BadRequest
+from tiler.errors import BadRequest, InvalidCRS, redact
 
 router = APIRouter(tags=["Inspection"])
 
 
 def _coords(value: str) -> tuple[float, float]:
     expected = "lon,lat, e.g. -103.19,40.14"
-    nums = parse_floats("point", value, expected=expected)
+    nums = parse_floats("point", value[:200], expected=expected)
     if len(nums) != 2:
-        raise BadRequest(f"point={value!r}: expected {expected}")
+        raise BadRequest(f"point={value[:200]!r}: expected {expected}")
     return nums[0], nums[1]
+
+
+def _located(lon: float, lat: float, crs: CRS, what: str) -> None:
+    """The point (already within ``crs``'s range) has a place on Earth."""
+    check_coordinates("coord_crs", crs, (lon,), (lat,), what)
+    if crs == WGS84_CRS:
+        return
+    try:
+        xs, ys = transform(crs, WGS84_CRS, [lon], [lat])
+    except Exception:  # PROJ errors of many classes: the coordinates' fault
+        xs, ys = [math.nan], [math.nan]
+    if not (math.isfinite(xs[0]) and math.isfinite(ys[0])):
+        raise InvalidCRS(f"{what} has no place on Earth in that coord_crs")
+
+
+def _reason(text: str | None) -> str | None:
+    """A skipped item's reason without paths or URLs (the log has them)."""
+    return None if text is None else redact(text)
 
 
 @router.get(
@@ -51,8 +72,7 @@ def point(
     """The winner (id, index, datetime), its values, and the series in collection order."""
     lon, lat = _coords(coordinates)
     crs = coord_crs or WGS84_CRS
-    if crs == WGS84_CRS and not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise BadRequest(f"point {coordinates!r}: lon must be in [-180, 180], lat in [-90, 90]")
+    _located(lon, lat, crs, f"point {coordinates[:200]!r}")
     info = catalog.info()
     chosen = resolve_layer(info, layer)
     bands = list(dict.fromkeys([*chosen.bands, *info.bands]))
@@ -62,7 +82,7 @@ def point(
         PointGrid(lon, lat, crs),
         chosen.quality,
         bands,
-        read_options(dataset),
+        read_options(dataset, catalog, [*chosen.quality.bands, *bands]),
     )
     winner = None
     if series.winner is not None:
@@ -80,7 +100,7 @@ def point(
                 "datetime": it.isodatetime,
                 "quality": series.quality[i],
                 "values": series.values[i],
-                "skipped": series.skipped.get(it.id),
+                "skipped": _reason(series.skipped.get(it.id)),
             }
             for i, it in enumerate(items)
         ],

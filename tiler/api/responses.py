@@ -22,6 +22,11 @@ class Rendered:
     headers: dict[str, str]
 
     @property
+    def complete(self) -> bool:
+        """False when items were skipped (the body has holes): never cache it."""
+        return "X-Items-Skipped" not in self.headers
+
+    @property
     def etag(self) -> str:
         """Strong ETag: a digest of the body."""
         return '"' + hashlib.blake2b(self.content, digest_size=12).hexdigest() + '"'
@@ -54,8 +59,8 @@ class ResponseCache:
         return hit
 
     def put(self, key: str, value: Rendered) -> None:
-        """Keep a body (skipped if larger than the whole cache)."""
-        if self._lru is None or len(value.content) + 256 > self.max_bytes:
+        """Keep a body (not if it is incomplete or larger than the whole cache)."""
+        if self._lru is None or not value.complete or len(value.content) + 256 > self.max_bytes:
             return
         with self._lock:
             self._lru[key] = value
@@ -73,14 +78,18 @@ def not_modified(request: Request, etag: str) -> bool:
 def respond(
     request: Request, rendered: Rendered, cache_control: str, cached: bool = False
 ) -> Response:
-    """The response for a rendered body: 304 when the client has it, else the body."""
+    """The response for a rendered body: 304 when the client has it, else the body.
+
+    A body that misses skipped items (``X-Items-Skipped``: a file was missing, broken or too
+    slow) is incomplete, maybe for a moment only: ``Cache-Control: no-store`` and no ETag,
+    so neither a browser nor a CDN keeps the hole.
+    """
+    headers = {**rendered.headers, "X-Cache": "hit" if cached else "miss"}
+    if not rendered.complete:
+        headers["Cache-Control"] = "no-store"
+        return Response(rendered.content, media_type=rendered.media_type, headers=headers)
     etag = rendered.etag
-    headers = {
-        **rendered.headers,
-        "ETag": etag,
-        "Cache-Control": cache_control,
-        "X-Cache": "hit" if cached else "miss",
-    }
+    headers.update({"ETag": etag, "Cache-Control": cache_control})
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     return Response(rendered.content, media_type=rendered.media_type, headers=headers)

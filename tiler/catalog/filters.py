@@ -24,6 +24,32 @@ from tiler.errors import BadRequest, InvalidFilter
 logger = logging.getLogger(__name__)
 
 _SORT_KEY = re.compile(r"^[+-]?[A-Za-z_][\w:.\-]*$")
+
+#: bounds on CQL2 filter text, checked before the parser sees it (cql2's parser recurses
+#: per nesting level and crashes the process at ~2,000 parentheses; its validation costs
+#: ~0.05-0.1 s per level of nested operators: 1,000 nested NOTs exhausted memory)
+MAX_FILTER_LENGTH = 4096
+#: parentheses inside parentheses, and operators inside operators once parsed
+MAX_FILTER_DEPTH = 8
+MAX_FILTER_NOTS = 8
+#: AND, OR, NOT, comparisons and arithmetic
+MAX_FILTER_OPERATORS = 128
+#: sortby keys
+MAX_SORT_KEYS = 8
+FILTER_LIMITS = (
+    f"filters are limited to {MAX_FILTER_LENGTH} characters, {MAX_FILTER_DEPTH} levels of "
+    f"nesting (parentheses, or operators inside operators), {MAX_FILTER_NOTS} NOTs and "
+    f"{MAX_FILTER_OPERATORS} operators (AND, OR, NOT, comparisons, arithmetic)"
+)
+#: string literals and quoted names (their content is not syntax), words, operators
+_CQL2_TOKEN = re.compile(
+    r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?"
+    r"|(?P<word>[A-Za-z_][\w:.\-]*)|(?P<num>\d[\d.]*(?:[eE][+-]?\d+)?\w*)"
+    r"|(?P<op><>|<=|>=|!=|[<>=+*/%^-])|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<comma>,)"
+)
+_NUMBER = re.compile(r"\s*\.?\d")
+_CQL2_WORD_OPS = frozenset({"AND", "OR", "NOT", "DIV", "LIKE", "BETWEEN", "IN", "IS"})
+_EXAMPLE = "Example: eo:cloud_cover < 20 AND platform = 'sentinel-2a'"
 #: what ``cql2`` says when an item lacks a property the filter reads (or it has another
 #: type): the item does not match
 _CQL2_NO_VALUE = "Could not reduce expression to boolean"
@@ -53,6 +79,12 @@ class Search:
 # numbers
 
 
+def _quoted(text: object, limit: int = 120) -> str:
+    """The user's text for a message, shortened (never echoed whole)."""
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def parse_floats(
     name: str,
     value: str,
@@ -73,9 +105,9 @@ def parse_floats(
     try:
         out = tuple(float(v) for v in value.split(","))
     except ValueError:
-        raise error(f"{name}={value!r}: expected {expected}") from None
+        raise error(f"{name}={_quoted(value)}: expected {expected}") from None
     if not all(math.isfinite(v) for v in out):
-        raise error(f"{name}={value!r}: numbers must be finite")
+        raise error(f"{name}={_quoted(value)}: numbers must be finite")
     return out
 
 
@@ -96,7 +128,7 @@ def parse_bbox(
     if value is None or (isinstance(value, str) and value == ""):
         return None
     expected = (
-        f"{name} {value!r}: expected 4 numbers minx,miny,maxx,maxy (4 finite numbers "
+        f"{name} {_quoted(value)}: expected 4 numbers minx,miny,maxx,maxy (4 finite numbers "
         "separated by commas)"
     )
     try:
@@ -107,16 +139,18 @@ def parse_bbox(
     if len(nums) != 4:
         raise InvalidFilter(expected)
     if not all(math.isfinite(v) for v in nums):
-        raise InvalidFilter(f"{name} {value!r}: numbers must be finite")
+        raise InvalidFilter(f"{name} {_quoted(value)}: numbers must be finite")
     minx, miny, maxx, maxy = nums
     if not lonlat:
         if minx >= maxx or miny >= maxy:
-            raise InvalidFilter(f"{name} {value!r}: min must be less than max")
+            raise InvalidFilter(f"{name} {_quoted(value)}: min must be less than max")
         return (minx, miny, maxx, maxy)
     if minx > maxx or miny > maxy:
-        raise InvalidFilter(f"{name} {value!r}: min must not exceed max")
+        raise InvalidFilter(f"{name} {_quoted(value)}: min must not exceed max")
     if miny < -90 or maxy > 90 or minx < -180 or maxx > 180:
-        raise InvalidFilter(f"{name} {value!r}: lon must be in [-180, 180], lat in [-90, 90]")
+        raise InvalidFilter(
+            f"{name} {_quoted(value)}: lon must be in [-180, 180], lat in [-90, 90]"
+        )
     return (minx, miny, maxx, maxy)
 
 
@@ -155,7 +189,7 @@ def _parse_instant(text: str, *, end: bool) -> dt.datetime:
         return parse_rfc3339(text)
     except (ValueError, OverflowError):
         raise InvalidFilter(
-            f"datetime {text!r} is not RFC 3339: use e.g. 2020-07-01T00:00:00Z, a date "
+            f"datetime {_quoted(text)} is not RFC 3339: use e.g. 2020-07-01T00:00:00Z, a date "
             "2020-07-01, or an interval 2020-07-01/2020-09-01 with '..' for an open end"
         ) from None
 
@@ -183,13 +217,13 @@ def parse_datetime(value: str | None) -> tuple[dt.datetime | None, dt.datetime |
         return start, end
     if len(parts) != 2:
         raise InvalidFilter(
-            f"datetime {value!r} has {len(parts) - 1} '/': an interval is start/end"
+            f"datetime {_quoted(value)} has {len(parts) - 1} '/': an interval is start/end"
         )
     s, e = (p.strip() for p in parts)
     lo = None if s in ("", "..") else _parse_instant(s, end=False)
     hi = None if e in ("", "..") else _parse_instant(e, end=True)
     if lo and hi and lo > hi:
-        raise InvalidFilter(f"datetime {value!r}: start is after end")
+        raise InvalidFilter(f"datetime {_quoted(value)}: start is after end")
     return lo, hi
 
 
@@ -209,12 +243,17 @@ def parse_sortby(value: str | None) -> tuple[SortKey, ...]:
     """Parse STAC ``sortby``: comma-separated keys, ``-`` for descending."""
     if not value:
         return ()
+    if value.count(",") >= MAX_SORT_KEYS:  # each key costs a comparison per item pair
+        raise InvalidFilter(
+            f"sortby has {value.count(',') + 1} keys: at most {MAX_SORT_KEYS}, e.g. "
+            "-eo:cloud_cover,datetime"
+        )
     keys = []
     for raw in value.split(","):
         raw = raw.strip()
         if not _SORT_KEY.match(raw):
             raise InvalidFilter(
-                f"sortby key {raw!r} is not valid: use property names with an optional "
+                f"sortby key {_quoted(raw)} is not valid: use property names with an optional "
                 "'+' or '-' prefix, e.g. -eo:cloud_cover,datetime"
             )
         keys.append(SortKey(field=raw.lstrip("+-"), descending=raw.startswith("-")))
@@ -225,22 +264,88 @@ def parse_sortby(value: str | None) -> tuple[SortKey, ...]:
 # CQL2
 
 
-@functools.lru_cache(maxsize=256)
-def compile_filter(text: str) -> cql2.Expr:
-    """Parse and validate CQL2 text once (cached).
+def _too_complex(text: str, what: str) -> InvalidFilter:
+    return InvalidFilter(f"filter {_quoted(text)} is too complex: {what}; {FILTER_LIMITS}")
+
+
+def _negative_number(m: re.Match[str], text: str, previous: str) -> bool:
+    """A '-' that is the sign of a number (as in ``IN (-1, -2)``), not an operator."""
+    return (
+        m["op"] == "-"
+        and previous not in ("word", "num", "close", "quoted")
+        and _NUMBER.match(text, m.end()) is not None
+    )
+
+
+def guard_filter_text(text: str) -> None:
+    """Bound CQL2 text before any parser sees it: length, nesting, NOTs, operators.
 
     Raises:
-        InvalidFilter: not valid CQL2 text.
+        InvalidFilter: over one of the limits (the message names them all).
     """
+    if len(text) > MAX_FILTER_LENGTH:
+        raise _too_complex(text, f"it has {len(text)} characters")
+    depth = nots = ops = 0
+    previous = ""
+    for m in _CQL2_TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "open":
+            depth += 1
+            if depth > MAX_FILTER_DEPTH:
+                raise _too_complex(
+                    text, f"parentheses are nested more than {MAX_FILTER_DEPTH} deep"
+                )
+        elif kind == "close":
+            depth = max(0, depth - 1)
+        elif kind == "word" and m["word"].upper() in _CQL2_WORD_OPS:
+            ops += 1
+            nots += m["word"].upper() == "NOT"
+        elif kind == "op" and not _negative_number(m, text, previous):
+            ops += 1
+        previous = kind or "quoted"
+        if nots > MAX_FILTER_NOTS:
+            raise _too_complex(text, f"it has more than {MAX_FILTER_NOTS} NOTs")
+        if ops > MAX_FILTER_OPERATORS:
+            raise _too_complex(text, f"it has more than {MAX_FILTER_OPERATORS} operators")
+
+
+def _tree_depth(node: Any) -> int:
+    """How deeply operators nest in CQL2-JSON (iterative: the tree may be deep)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(node, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if "op" in value:
+                depth += 1
+                deepest = max(deepest, depth)
+            stack.extend((v, depth) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth) for v in value)
+    return deepest
+
+
+@functools.lru_cache(maxsize=256)
+def compile_filter(text: str) -> cql2.Expr:
+    """Check the text's size, parse it, check its nesting, validate it; once (cached).
+
+    Raises:
+        InvalidFilter: over the limits of :func:`guard_filter_text`, or not valid CQL2 text.
+    """
+    guard_filter_text(text)
     try:
         expr = cql2.Expr(text)
+        depth = _tree_depth(expr.to_json())
+        if depth > MAX_FILTER_DEPTH:
+            raise _too_complex(text, f"operators are nested {depth} deep")
         expr.validate()
+    except InvalidFilter:
+        raise
     # cql2 raises a bare Exception for syntax errors, ValidationError for the rest; the
     # text is the user's, so every failure here is a 400 that quotes the parser
     except Exception as exc:
         raise InvalidFilter(
-            f"filter {text!r} is not valid CQL2 text: {str(exc).strip()}. "
-            "Example: eo:cloud_cover < 20 AND platform = 'sentinel-2a'"
+            f"filter {_quoted(text)} is not valid CQL2 text: {str(exc).strip()[:500]}. {_EXAMPLE}"
         ) from None
     return expr
 

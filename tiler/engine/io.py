@@ -1,18 +1,22 @@
 """Reading items: open datasets kept across requests, one item's bands onto a grid.
 
-:class:`DatasetCache` keeps a small LRU of open rasterio datasets per read thread (a
-dataset is never shared between threads), so a file's header and GDAL's block cache
-survive between requests; :meth:`DatasetCache.close` closes them all. :class:`ItemReader`
-reads an item's bands onto any :class:`~tiler.engine.grids.Grid` (tiles, parts and points
-alike), grouped so that each file is read once.
+:class:`DatasetCache` keeps a bounded LRU of open rasterio datasets (a dataset is used by one
+thread at a time), so a file's header and GDAL's block cache survive between requests;
+:meth:`DatasetCache.close` closes them all. :class:`StallGuard` stops new reads of a file
+that does not answer. :class:`ItemReader` reads an item's bands onto any
+:class:`~tiler.engine.grids.Grid` (tiles, parts and points alike), grouped so that each
+file is read once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +41,9 @@ GDAL_DEFAULTS = {
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
     "GDAL_HTTP_VERSION": "2",
+    # a remote read that hangs holds a thread: let curl give up (seconds)
+    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    "GDAL_HTTP_TIMEOUT": "30",
     "GDAL_CACHEMAX": "200",
     "CPL_VSIL_CURL_CACHE_SIZE": "200000000",
     "VSI_CACHE": "TRUE",
@@ -63,46 +70,123 @@ class ReadOptions:
         return out
 
 
-class DatasetCache:
-    """Open datasets, an LRU of ``size`` per thread, closed together by :meth:`close`."""
+class FileNotAnswering(TimeoutError):
+    """A read of the file has been running past the timeout: the file is not answering."""
 
-    def __init__(self, size: int = 32) -> None:
-        self.size = size
-        self._local = threading.local()
+
+class StallGuard:
+    """Refuses new reads of a file while an earlier read of it has run past ``after`` s.
+
+    A file that does not answer (a hung server or mount) would otherwise take one more
+    thread with every request that reads it; the guard makes those reads fail at once
+    (:class:`FileNotAnswering`, an item fault) until the stuck read ends.
+    """
+
+    def __init__(self, after: float) -> None:
+        self.after = after
         self._lock = threading.Lock()
-        self._all: list[OrderedDict[str, rasterio.io.DatasetReader]] = []
+        self._reads: dict[str, dict[int, float]] = {}
+        self._told: set[str] = set()
+        self._next = 0
 
-    def _lru(self) -> OrderedDict[str, rasterio.io.DatasetReader]:
-        lru: OrderedDict[str, rasterio.io.DatasetReader] | None = getattr(self._local, "lru", None)
-        if lru is None:
-            lru = self._local.lru = OrderedDict()
+    @contextmanager
+    def reading(self, href: str) -> Iterator[None]:
+        """Count a read of ``href`` while it runs.
+
+        Raises:
+            FileNotAnswering: a read of ``href`` has been running for more than ``after`` s.
+        """
+        now = time.monotonic()
+        with self._lock:
+            starts = self._reads.setdefault(href, {})
+            oldest = min(starts.values(), default=now)
+            if now - oldest > self.after:
+                if href not in self._told:
+                    self._told.add(href)
+                    logger.warning(
+                        "%s is not answering (a read has run %.0f s): its reads are skipped "
+                        "until that read ends",
+                        href,
+                        now - oldest,
+                    )
+                raise FileNotAnswering(
+                    f"{href} is not answering (a read has run {now - oldest:.0f} s)"
+                )
+            self._next += 1
+            token = self._next
+            starts[token] = now
+        try:
+            yield
+        finally:
             with self._lock:
-                self._all.append(lru)
-        return lru
+                del starts[token]
+                if not starts:
+                    del self._reads[href]
+                    self._told.discard(href)
 
-    def get(self, href: str) -> rasterio.io.DatasetReader:
-        """This thread's open dataset of ``href`` (opened on first use)."""
-        lru = self._lru()
-        ds = lru.pop(href, None)
+
+class DatasetCache:
+    """Open datasets kept across requests, at most ``size`` idle ones, closed by :meth:`close`.
+
+    A dataset is never shared: a read checks one out (:meth:`open`) and gives it back after,
+    so a file read by two threads at once has two handles. The bound is on the whole cache,
+    not per thread, so memory does not grow with the number of read threads (each handle
+    keeps its header and, with ``VSI_CACHE``, up to ``VSI_CACHE_SIZE`` bytes of the file).
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._idle: OrderedDict[str, list[rasterio.io.DatasetReader]] = OrderedDict()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @contextmanager
+    def open(self, href: str) -> Iterator[rasterio.io.DatasetReader]:
+        """An open dataset of ``href`` for this thread alone while the block runs."""
+        ds = None
+        with self._lock:
+            handles = self._idle.get(href)
+            if handles:
+                ds = handles.pop()
+                self._count -= 1
+                if not handles:
+                    del self._idle[href]
         if ds is None or ds.closed:
             ds = rasterio.open(href)
-        lru[href] = ds
-        while len(lru) > self.size:
-            _, old = lru.popitem(last=False)
-            old.close()
-        return ds
+        try:
+            yield ds
+        except (RasterioError, OSError):  # the file is in trouble: do not keep the handle
+            ds.close()
+            raise
+        except BaseException:
+            self._put(href, ds)
+            raise
+        self._put(href, ds)
 
-    def reader(self, href: str, **options: Any) -> Reader:
-        """A rio-tiler Reader over this thread's open dataset of ``href``."""
-        return Reader(href, dataset=self.get(href), **options)
+    def _put(self, href: str, ds: rasterio.io.DatasetReader) -> None:
+        evicted = []
+        with self._lock:
+            self._idle.setdefault(href, []).append(ds)
+            self._idle.move_to_end(href)
+            self._count += 1
+            while self._count > self.size:
+                old_href, handles = next(iter(self._idle.items()))
+                evicted.append(handles.pop(0))
+                self._count -= 1
+                if not handles:
+                    del self._idle[old_href]
+        for old in evicted:
+            old.close()
 
     def close(self) -> None:
-        """Close every open dataset of every thread (call once reads have stopped)."""
+        """Close every idle dataset (call once reads have stopped)."""
         with self._lock:
-            lrus, self._all = self._all, []
-        for lru in lrus:
-            while lru:
-                _, ds = lru.popitem()
+            idle, self._idle, self._count = self._idle, OrderedDict(), 0
+        for handles in idle.values():
+            for ds in handles:
                 ds.close()
 
 
@@ -137,9 +221,15 @@ class ItemReader:
         options: extra options for ``rio_tiler.io.Reader``.
     """
 
-    def __init__(self, datasets: DatasetCache, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        datasets: DatasetCache,
+        options: dict[str, Any] | None = None,
+        guard: StallGuard | None = None,
+    ) -> None:
         self.datasets = datasets
         self.options = dict(options or {})
+        self.guard = guard or StallGuard(math.inf)
 
     def read(
         self, item: Item, names: Sequence[str], grid: Grid, opts: ReadOptions
@@ -167,7 +257,11 @@ class ItemReader:
             if file_unscale:
                 extra["unscale"] = True
             try:
-                with self.datasets.reader(href, **options) as src:
+                with (
+                    self.guard.reading(href),
+                    self.datasets.open(href) as ds,
+                    Reader(href, dataset=ds, **options) as src,
+                ):
                     array = grid.read(src, [b.bidx for b in bands], **extra)
             except _OUTSIDE:
                 return None

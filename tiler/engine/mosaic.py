@@ -16,6 +16,7 @@ import numpy
 from rio_tiler.models import ImageData
 
 from tiler.catalog.models import Item
+from tiler.engine.budget import Budget, current_budget
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
 from tiler.engine.io import ItemReader, ReadOptions
@@ -80,6 +81,7 @@ def quality_mosaic(
     opts: ReadOptions,
     reader: ItemReader,
     scheduler: Scheduler,
+    budget: Budget | None = None,
 ) -> tuple[ImageData, MosaicStats]:
     """The exact quality mosaic of ``items`` (in collection order) on ``grid``.
 
@@ -92,12 +94,14 @@ def quality_mosaic(
         opts: read options.
         reader: reads items' bands.
         scheduler: runs the reads.
+        budget: the request's deadline and cancellation (default: the current one).
 
     Returns:
         The image (bands = ``out_bands``; a pixel is masked where no item is a candidate or
         the winner's value of any output band is masked) and what was done.
     """
     stats = MosaicStats(considered=len(items))
+    budget = budget or current_budget()
     method = QualityMosaicMethod()
     position = {item.id: i for i, item in enumerate(items)}
 
@@ -112,7 +116,7 @@ def quality_mosaic(
     fed = [False] * len(items)
     unfed = 0  # smallest position not fed yet
     t0 = time.perf_counter()
-    for item, quality in scheduler.run(phase1, items, skip):
+    for item, quality in scheduler.run(phase1, items, skip, budget):
         stats.read += 1
         i = position[item.id]
         if quality is not None:
@@ -140,7 +144,7 @@ def quality_mosaic(
 
         chosen = [items[i] for i in winners]
         shape = (grid.height, grid.width)
-        for item, arrays in scheduler.run(phase2, chosen, skip):
+        for item, arrays in scheduler.run(phase2, chosen, skip, budget):
             method.fill(stack(arrays or {}, files, shape), position[item.id])
         # a winner whose read failed leaves its pixels masked (never filled from another)
     stats.timings["bands"] = (time.perf_counter() - t1) * 1000
@@ -165,6 +169,7 @@ def point_series(
     opts: ReadOptions,
     reader: ItemReader,
     scheduler: Scheduler,
+    budget: Budget | None = None,
 ) -> PointSeries:
     """Every item's quality and band values at one point, and the mosaic's winner there."""
     files = physical(out_bands)
@@ -181,7 +186,7 @@ def point_series(
     def skip(item: Item, reason: str) -> None:
         skipped[item.id] = reason
 
-    for item, arrays in scheduler.run(read, items, skip):
+    for item, arrays in scheduler.run(read, items, skip, budget):
         if arrays is None:
             continue
         i = position[item.id]

@@ -1,96 +1,287 @@
 """Scheduling reads: a bounded number in flight, results as they finish, faults skipped.
 
-The scheduler owns the read thread pool. A read whose call raises an item fault (the file
-is missing, corrupt or unreadable), or that makes no progress for ``timeout`` seconds, is
-reported and skipped: the mosaic goes on without that item and says so.
+The scheduler owns the read threads. ``threads`` reads run at once (the cores' share: a
+local read is CPU work, decompression and resampling); a read that has run for
+:data:`SLOW_AFTER` seconds is waiting on its file (a slow disk or server), so it gives its
+slot to the next read and goes on in one of ``spare`` extra threads. So one slow or stuck
+file never holds the threads that other requests' reads need.
+
+A read whose call raises an item fault (the file is missing, corrupt or unreadable) is
+reported and skipped; so is a read that has itself run for ``timeout`` seconds (time queued
+behind other requests' reads does not count): the mosaic goes on without that item and
+says so. The reason reported (headers, JSON) names the fault, never the file's path or URL;
+the full message goes to the log at WARNING. Every wait obeys the request's
+:class:`~tiler.engine.budget.Budget`: past its deadline, or once the client went away,
+reads that have not started are dropped and the iteration raises.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rasterio.errors import RasterioError
 from rio_tiler.errors import RioTilerError
 
 from tiler.catalog.models import Item
+from tiler.engine.budget import Budget, current_budget
 
 logger = logging.getLogger(__name__)
 
 #: what a read of a faulty item raises (missing, corrupt or unreachable file)
 ITEM_FAULTS: tuple[type[Exception], ...] = (RasterioError, RioTilerError, OSError)
 
+#: seconds after which a running read counts as waiting on its file and leaves its slot
+SLOW_AFTER = 1.0
+
 T = TypeVar("T")
+
+# words of a fault's message (lower case) -> the cause reported without the path or URL
+_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("not answering",), "timed out (file not answering)"),
+    (("no such file", "does not exist", "not found", "response code: 404"), "file not found"),
+    (
+        ("permission denied", "access denied", "response code: 401", "response code: 403"),
+        "access denied",
+    ),
+    (("not recognized as", "not a tiff", "not a supported", "unsupported"), "not a raster"),
+    (("timed out", "timeout"), "timed out"),
+    (("response code: 5",), "server error"),
+    (("resolve", "connection refused", "curl error", "couldn't connect"), "unreachable"),
+)
+
+
+def fault_reason(exc: BaseException) -> str:
+    """A short reason for a skipped item: the exception's type and cause, no path or URL."""
+    text = str(exc).lower()
+    cause = next((c for words, c in _CAUSES if any(w in text for w in words)), None)
+    if cause is None:
+        cause = "file not found" if isinstance(exc, FileNotFoundError) else "read failed"
+    return f"{type(exc).__name__}: {cause}"
+
+
+_QUEUED, _RUNNING, _WAITING, _DONE = range(4)
+
+
+class _Read:
+    """One scheduled read: its state, when it started, a signal when it starts, its result."""
+
+    __slots__ = ("item", "fn", "started", "state", "dropped", "slow", "on_start", "result")
+
+    def __init__(self, item: Item, fn: Callable[[Item], Any]) -> None:
+        self.item = item
+        self.fn = fn
+        self.started: float | None = None
+        self.state = _QUEUED
+        self.dropped = False
+        self.slow = False  # past SLOW_AFTER and handled
+        self.on_start: Future[None] = Future()
+        self.result: Future[Any] = Future()
+
+
+class _Dispatcher:
+    """Starts reads in arrival order: ``size`` at once, plus up to ``spare`` slow ones.
+
+    A read is handed to a pool thread only when it may run, so the threads that do the
+    work are few (their memory, e.g. malloc arenas, stays small) and no thread ever waits
+    for a slot.
+    """
+
+    def __init__(self, size: int, spare: int) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[_Read] = deque()
+        self.free = size
+        self.spare = spare
+        self.waiting = 0
+        self._pool = ThreadPoolExecutor(max_workers=size + spare, thread_name_prefix="read")
+
+    def submit(self, read: _Read) -> None:
+        with self._lock:
+            self._queue.append(read)
+            ready = self._ready()
+        self._start(ready)
+
+    def _ready(self) -> list[_Read]:
+        """Reads that may start now (call with the lock held)."""
+        ready = []
+        while self.free > 0 and self._queue:
+            read = self._queue.popleft()
+            if not read.dropped:
+                self.free -= 1
+                read.state = _RUNNING
+                read.started = time.monotonic()
+                ready.append(read)
+        return ready
+
+    def _start(self, reads: list[_Read]) -> None:
+        for read in reads:
+            read.on_start.set_result(None)
+            self._pool.submit(self._run, read)
+
+    def _run(self, first: _Read) -> None:
+        """Run ``first``, then the reads its end lets start (this thread takes one)."""
+        read: _Read | None = first
+        while read is not None:
+            try:
+                read.result.set_result(read.fn(read.item))
+            except BaseException as exc:  # handed to the request that waits for it
+                read.result.set_exception(exc)
+            with self._lock:
+                if read.state == _RUNNING:
+                    self.free += 1
+                elif read.state == _WAITING:
+                    self.waiting -= 1
+                read.state = _DONE
+                ready = self._ready()
+            read = ready.pop(0) if ready else None
+            if read is not None:  # go on in this thread: the busy threads stay few
+                read.on_start.set_result(None)
+            self._start(ready)
+
+    def leave(self, read: _Read) -> None:
+        """A slow read gives its slot to the next one, if a spare place is left."""
+        with self._lock:
+            if read.state != _RUNNING or self.waiting >= self.spare:
+                return
+            read.state = _WAITING
+            self.waiting += 1
+            self.free += 1
+            ready = self._ready()
+        self._start(ready)
+
+    def drop(self, read: _Read) -> None:
+        """Drop a read that has not started (a running one goes on)."""
+        read.dropped = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._queue.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Scheduler:
-    """Runs reads on a pool of ``threads`` threads, at most ``window`` per request.
+    """Runs reads: ``threads`` at once, at most ``window`` per request.
 
     Attributes:
         window: reads in flight at once for one request (bounds its memory).
-        timeout: seconds without progress after which pending reads are given up.
+        timeout: seconds a read may run (its own time) before its item is skipped.
+        slow_after: seconds after which a running read leaves its slot to others.
     """
 
-    def __init__(self, threads: int, window: int | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        threads: int,
+        window: int | None = None,
+        timeout: float = 30.0,
+        spare: int | None = None,
+        slow_after: float = SLOW_AFTER,
+    ) -> None:
         self.window = window or threads
         self.timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="read")
+        self.slow_after = slow_after
+        self._dispatcher = _Dispatcher(threads, 4 * threads if spare is None else spare)
 
     def close(self) -> None:
-        """Stop the pool: queued reads are dropped, running ones finish in the background."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop: queued reads are dropped, running ones finish in the background."""
+        self._dispatcher.close()
 
     def run(
         self,
         fn: Callable[[Item], T],
         items: Iterable[Item],
         on_error: Callable[[Item, str], None],
+        budget: Budget | None = None,
     ) -> Iterator[tuple[Item, T]]:
         """Run ``fn`` over ``items``, at most :attr:`window` in flight; yield as they finish.
 
-        Items whose call raises one of :data:`ITEM_FAULTS`, or that take longer than
-        :attr:`timeout` seconds without any progress, are reported to ``on_error`` (and
-        logged) and skipped. Stopping the iteration early cancels what has not started.
+        Items whose call raises one of :data:`ITEM_FAULTS`, or whose read runs longer than
+        :attr:`timeout` seconds, are reported to ``on_error`` (and logged) and skipped.
+        Stopping the iteration early drops what has not started.
+
+        Raises:
+            DeadlineExceeded: ``budget`` (default: the current request's) ran out.
+            RequestCancelled: ``budget`` was cancelled.
         """
-        pending: dict[Future[T], Item] = {}
+        budget = budget or current_budget()
+        pending: list[_Read] = []
         try:
-            yield from self._drain(fn, iter(items), pending, on_error)
-        finally:  # the consumer stopped early: drop what has not started
-            for fut in pending:
-                fut.cancel()
+            yield from self._drain(fn, iter(items), pending, on_error, budget)
+        finally:  # the consumer stopped or the budget ran out: drop what has not started
+            for read in pending:
+                self._dispatcher.drop(read)
 
     def _drain(
         self,
         fn: Callable[[Item], T],
         source: Iterator[Item],
-        pending: dict[Future[T], Item],
+        pending: list[_Read],
         on_error: Callable[[Item, str], None],
+        budget: Budget,
     ) -> Iterator[tuple[Item, T]]:
         exhausted = False
         while True:
+            budget.check()
             while not exhausted and len(pending) < self.window:
                 try:
                     item = next(source)
                 except StopIteration:
                     exhausted = True
                     break
-                pending[self._pool.submit(fn, item)] = item
+                pending.append(_Read(item, fn))
+                self._dispatcher.submit(pending[-1])
             if not pending:
                 return
-            done, _ = wait(pending, timeout=self.timeout, return_when=FIRST_COMPLETED)
-            if not done:
-                for fut, item in pending.items():
-                    fut.cancel()
-                    logger.warning("item %s skipped: timed out after %g s", item.id, self.timeout)
-                    on_error(item, f"timed out after {self.timeout:g} s")
-                pending.clear()
-                continue
-            for fut in done:
-                item = pending.pop(fut)
+            signals: list[Future[Any]] = [budget.wake, *(r.result for r in pending)]
+            signals += [r.on_start for r in pending if r.started is None]
+            wait(signals, timeout=self._due(pending, budget), return_when=FIRST_COMPLETED)
+            for read in [r for r in pending if r.result.done()]:
+                pending.remove(read)
                 try:
-                    yield item, fut.result()
+                    result: T = read.result.result()
                 except ITEM_FAULTS as exc:
-                    logger.warning("item %s skipped: %s", item.id, exc)
-                    on_error(item, f"{type(exc).__name__}: {exc}")
+                    logger.warning("item %s skipped: %s: %s", read.item.id, type(exc).__name__, exc)
+                    on_error(read.item, fault_reason(exc))
+                    continue
+                yield read.item, result
+            self._watch(pending, on_error)
+
+    def _due(self, pending: list[_Read], budget: Budget) -> float | None:
+        """Seconds until the next deadline, slow mark or read timeout (None: none)."""
+        due = budget.remaining()
+        now = time.monotonic()
+        for read in pending:
+            if read.started is None:
+                continue
+            at = read.started + self.timeout
+            if not read.slow:
+                at = min(at, read.started + self.slow_after)
+            due = at - now if due is None else min(due, at - now)
+        return None if due is None else max(due, 0.0)
+
+    def _watch(self, pending: list[_Read], on_error: Callable[[Item, str], None]) -> None:
+        """Slow reads leave their slots; reads past the timeout are given up."""
+        now = time.monotonic()
+        for read in list(pending):
+            if read.started is None or read.result.done():
+                continue
+            ran = now - read.started
+            if ran >= self.timeout:
+                pending.remove(read)
+                self._dispatcher.leave(read)
+                hrefs = sorted({b.href for b in read.item.bands.values()})
+                logger.warning(
+                    "item %s skipped: timed out, its read ran %g s without an answer "
+                    "(TILER_ITEM_TIMEOUT); its files: %s",
+                    read.item.id,
+                    round(ran, 1),
+                    ", ".join(hrefs),
+                )
+                on_error(read.item, f"timed out after {self.timeout:g} s")
+            elif ran >= self.slow_after and not read.slow:
+                read.slow = True
+                self._dispatcher.leave(read)

@@ -15,9 +15,10 @@ from rio_tiler.models import ImageData
 from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
 from tiler.catalog.models import Item
+from tiler.engine.budget import Budget
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
-from tiler.engine.io import DatasetCache, ItemReader, ReadOptions
+from tiler.engine.io import DatasetCache, ItemReader, ReadOptions, StallGuard
 from tiler.engine.mosaic import MosaicStats, PointSeries, point_series, quality_mosaic
 from tiler.engine.schedule import Scheduler
 
@@ -26,11 +27,13 @@ class Engine:
     """Quality mosaics over catalogues.
 
     Args:
-        read_threads: reads in flight (the pool's size, and one request's window).
-        item_timeout: seconds without progress after which an item's read is given up.
+        read_threads: reads running at once (and one request's window); reads waiting on a
+            slow file leave their place to others (:mod:`tiler.engine.schedule`).
+        item_timeout: seconds one read may run before its item is skipped; new reads of a
+            file whose read has run longer are skipped at once.
         max_items: a request selecting more items gets
             :class:`~tiler.catalog.base.TooManyItems`.
-        open_datasets: open datasets kept per read thread.
+        open_datasets: open datasets kept (all threads together).
     """
 
     def __init__(
@@ -38,11 +41,11 @@ class Engine:
         read_threads: int = 8,
         item_timeout: float = 30.0,
         max_items: int = 500,
-        open_datasets: int = 32,
+        open_datasets: int = 64,
     ) -> None:
         self.max_items = max_items
         self.datasets = DatasetCache(open_datasets)
-        self.reader = ItemReader(self.datasets)
+        self.reader = ItemReader(self.datasets, guard=StallGuard(item_timeout))
         self.scheduler = Scheduler(read_threads, timeout=item_timeout)
 
     def close(self) -> None:
@@ -58,17 +61,20 @@ class Engine:
         quality: Expression,
         bands: Sequence[str],
         options: ReadOptions,
+        budget: Budget | None = None,
     ) -> tuple[ImageData, MosaicStats]:
         """The quality mosaic of the items ``search`` selects under ``grid``.
 
         Raises:
             TooManyItems: more than ``max_items`` items are selected.
+            DeadlineExceeded, RequestCancelled: ``budget`` (default: the current
+                request's) ran out or was cancelled.
         """
         t = time.perf_counter()
         items = catalog.search(search, grid.footprint(), limit=self.max_items)
         search_ms = (time.perf_counter() - t) * 1000
         image, stats = quality_mosaic(
-            items, quality, bands, grid, options, self.reader, self.scheduler
+            items, quality, bands, grid, options, self.reader, self.scheduler, budget
         )
         stats.timings = {"search": search_ms, **stats.timings}
         image.assets = stats.used
@@ -82,12 +88,16 @@ class Engine:
         quality: Expression,
         bands: Sequence[str],
         options: ReadOptions,
+        budget: Budget | None = None,
     ) -> tuple[list[Item], PointSeries]:
         """Every selected item's values at the point, and the winner.
 
         Raises:
             TooManyItems: more than ``max_items`` items are selected.
+            DeadlineExceeded, RequestCancelled: as :meth:`mosaic`.
         """
         items = catalog.search(search, grid.footprint(), limit=self.max_items)
-        series = point_series(items, quality, bands, grid, options, self.reader, self.scheduler)
+        series = point_series(
+            items, quality, bands, grid, options, self.reader, self.scheduler, budget
+        )
         return items, series

@@ -1,0 +1,270 @@
+"""Load check: overload degrades gracefully, and memory stays flat over many requests.
+
+Starts ``uvicorn tiler.app:serve_app --factory`` on 127.0.0.1 (the built-in demo, 13 items;
+the rendered-tile cache off, so every admitted tile is computed) and drives it from this
+process with a small asyncio HTTP/1.1 client (one connection per request, ``Connection:
+close``), over demo tiles z11-z14 in a shuffled order, best and worst pixel:
+
+1. **sustainable rate**: a closed loop of ``limit`` connections (the server's
+   ``TILER_MAX_IN_FLIGHT``, default 2 x read threads) for ``--calibrate`` seconds: the rate R
+   it serves.
+2. **overload**: an open loop at ``--factor`` x R (default 4) for ``--duration`` seconds,
+   requests sent on schedule whatever the answers: latency of admitted requests (200) and of
+   refused ones (503), timeouts (no answer in ``--timeout`` s) and errors.
+3. **memory**: a closed loop of ``limit`` connections for ``--memory`` seconds (uncached
+   tiles, no 503 expected): the server's RSS sampled every 10 s; growth from the first
+   sample (after a warm-up of ``--warmup`` requests) to the end, the slope per request and
+   the growth extrapolated to 100,000 requests.
+
+Run: ``python benchmarks/load.py`` (about 2 + 1 + 10 minutes; ``--memory 0`` skips step 3,
+``--quick`` is a 1-minute smoke run). Targets: admitted p99 < 2 s, 503 p99 < 50 ms, 0
+timeouts; RSS growth over 100,000 requests < 5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import morecantile
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+WMQ = morecantile.tms.get("WebMercatorQuad")
+
+
+@dataclass
+class Sample:
+    """Answers of one phase: (status, seconds) per request; timeouts and errors."""
+
+    answers: list[tuple[int, float]] = field(default_factory=list)
+    timeouts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def latencies(self, status: int) -> list[float]:
+        return sorted(t for s, t in self.answers if s == status)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of sorted values, nearest rank; nan when empty."""
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
+
+
+async def fetch(port: int, path: str, timeout: float, sample: Sample) -> None:
+    """One GET on a new connection; its status and time go into ``sample``."""
+    t0 = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+            )
+            data = await reader.read()
+            writer.close()
+    except TimeoutError:
+        sample.timeouts += 1
+        return
+    except OSError as exc:
+        sample.errors.append(repr(exc))
+        return
+    try:
+        status = int(data[9:12])
+    except ValueError:
+        sample.errors.append(f"bad answer {data[:40]!r}")
+        return
+    sample.answers.append((status, time.perf_counter() - t0))
+
+
+def tile_paths(port: int) -> list[str]:
+    """Demo tiles z11-z14 over the collection, best and worst pixel, shuffled (seeded)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/collections/demo") as r:
+        w, s, e, n = json.load(r)["bounds"]
+    paths = []
+    for t in WMQ.tiles(w, s, e, n, [11, 12, 13, 14]):
+        for q in ("-MSK_CLDPRB", "MSK_CLDPRB"):
+            paths.append(
+                f"/collections/demo/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png"
+                f"?quality={q}&bands=B4,B3,B2&min=0&max=4500"
+            )
+    random.Random(1).shuffle(paths)
+    return paths
+
+
+async def closed_loop(
+    port: int, paths: list[str], start: int, connections: int, seconds: float, timeout: float
+) -> tuple[Sample, int]:
+    """``connections`` clients, each sending its next request when the last is answered."""
+    sample = Sample()
+    end = time.monotonic() + seconds
+    counter = [start]
+
+    async def client() -> None:
+        while time.monotonic() < end:
+            i = counter[0]
+            counter[0] += 1
+            await fetch(port, paths[i % len(paths)], timeout, sample)
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return sample, counter[0]
+
+
+async def open_loop(
+    port: int, paths: list[str], start: int, rate: float, seconds: float, timeout: float
+) -> Sample:
+    """Requests sent at ``rate`` per second on schedule, whatever the answers."""
+    sample = Sample()
+    tasks = []
+    t0 = time.monotonic()
+    n = int(rate * seconds)
+    for i in range(n):
+        delay = t0 + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        path = paths[(start + i) % len(paths)]
+        tasks.append(asyncio.ensure_future(fetch(port, path, timeout, sample)))
+    await asyncio.gather(*tasks)
+    return sample
+
+
+def start_server(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "tiler.app:serve_app",
+        "--factory",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def server_rss(proc: subprocess.Popen[bytes]) -> float:
+    """RSS in MB of the serving process(es): the workers when there are some."""
+    parent = psutil.Process(proc.pid)
+    children = parent.children(recursive=True)
+    procs = [c for c in children if "resource_tracker" not in " ".join(c.cmdline())] or [parent]
+    return sum(p.memory_info().rss for p in procs) / 2**20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def report(name: str, sample: Sample, seconds: float) -> dict[str, object]:
+    ok, busy = sample.latencies(200), sample.latencies(503)
+    other = sorted({s for s, _ in sample.answers} - {200, 503})
+    row: dict[str, object] = {
+        "phase": name,
+        "requests": len(sample.answers) + sample.timeouts + len(sample.errors),
+        "rate": round(len(sample.answers) / seconds, 1),
+        "200": len(ok),
+        "200 p50 ms": round(pct(ok, 0.5) * 1000),
+        "200 p99 ms": round(pct(ok, 0.99) * 1000),
+        "200 max ms": round(max(ok, default=float("nan")) * 1000),
+        "503": len(busy),
+        "503 p50 ms": round(pct(busy, 0.5) * 1000, 1),
+        "503 p99 ms": round(pct(busy, 0.99) * 1000, 1),
+        "503 max ms": round(max(busy, default=float("nan")) * 1000, 1),
+        "other statuses": other,
+        "timeouts": sample.timeouts,
+        "errors": len(sample.errors),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--calibrate", type=float, default=120, help="seconds of step 1")
+    parser.add_argument("--duration", type=float, default=60, help="seconds of step 2")
+    parser.add_argument("--factor", type=float, default=4.0, help="overload x sustainable")
+    parser.add_argument("--memory", type=float, default=600, help="seconds of step 3 (0: skip)")
+    parser.add_argument("--warmup", type=int, default=500, help="requests before RSS counts")
+    parser.add_argument("--timeout", type=float, default=30, help="client timeout, seconds")
+    parser.add_argument("--quick", action="store_true", help="20 s + 20 s + 30 s smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.calibrate, args.duration, args.memory, args.warmup = 20, 20, 30, 50
+    port = free_port()
+    env = {"TILER_TILE_CACHE_BYTES": "0"}
+    proc = start_server(port, args.workers, env)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
+            limit = int(json.load(r)["load"]["limit"]) * args.workers
+        paths = tile_paths(port)
+        print(f"limit {limit} in flight, {len(paths)} distinct tiles, load {os.getloadavg()}")
+        sample, at = asyncio.run(closed_loop(port, paths, 0, limit, args.calibrate, args.timeout))
+        rate = len(sample.latencies(200)) / args.calibrate
+        report("sustainable (closed loop)", sample, args.calibrate)
+        over = asyncio.run(
+            open_loop(port, paths, at, args.factor * rate, args.duration, args.timeout)
+        )
+        report(f"open loop at {args.factor:g} x {rate:.1f}/s", over, args.duration)
+        if args.memory > 0:
+            memory(proc, port, paths, limit, args)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def memory(
+    proc: subprocess.Popen[bytes], port: int, paths: list[str], limit: int, args: argparse.Namespace
+) -> None:
+    done = 0
+    while done < args.warmup:
+        sample, done = asyncio.run(closed_loop(port, paths, done, limit, 5, args.timeout))
+    first, t0, points = server_rss(proc), time.monotonic(), []
+    start = done
+    while time.monotonic() - t0 < args.memory:
+        sample, done = asyncio.run(closed_loop(port, paths, done, limit, 10, args.timeout))
+        points.append((done - start, server_rss(proc)))
+        print(f"  {done - start} requests, RSS {points[-1][1]:.0f} MB", flush=True)
+    n, last = points[-1]
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    slope = statistics.linear_regression(xs, ys).slope if len(points) > 2 else 0.0
+    row = {
+        "phase": "memory",
+        "requests": n,
+        "rss first MB": round(first),
+        "rss last MB": round(last),
+        "rss max MB": round(max(ys)),
+        "growth %": round(100 * (last - first) / first, 1),
+        "slope KB/request": round(slope * 1024, 2),
+        "growth at 100k %": round(100 * slope * 100_000 / first, 1),
+    }
+    print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

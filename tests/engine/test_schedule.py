@@ -1,0 +1,248 @@
+"""The read scheduler: fairness under a stuck file, budgets, skip reasons, open datasets.
+
+Reads here are plain functions that block on ``threading.Event`` s, so the tests prove the
+order of events (what ran, what was skipped, what never started), not timings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import numpy
+import pytest
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.transform import from_origin
+from shapely.geometry import box
+
+from tiler.catalog.models import Band, Item
+from tiler.engine.budget import Budget, DeadlineExceeded, RequestCancelled, budget_scope
+from tiler.engine.io import DatasetCache, FileNotAnswering, StallGuard
+from tiler.engine.schedule import Scheduler, fault_reason
+
+WAIT = 20  # seconds an event wait may take before a test fails (never reached when right)
+
+
+def _item(name: str, href: str = "/nowhere.tif") -> Item:
+    return Item(
+        id=name,
+        datetime=dt.datetime(2020, 7, 1, tzinfo=dt.UTC),
+        geometry=box(0, 0, 1, 1),
+        properties={},
+        bands={"b": Band(name="b", href=href)},
+    )
+
+
+def _collect(scheduler, fn, items, budget=None):
+    skipped: dict[str, str] = {}
+    out = [
+        (it.id, r)
+        for it, r in scheduler.run(
+            fn, items, lambda it, why: skipped.__setitem__(it.id, why), budget
+        )
+    ]
+    return out, skipped
+
+
+def test_a_stuck_read_does_not_hold_the_slot_other_requests_need():
+    """One read blocks (a file that does not answer); with a single read slot, another
+    request's reads still all complete, none skipped, while it is still blocked."""
+    scheduler = Scheduler(threads=1, timeout=60, slow_after=0.05)
+    stuck_started, release = threading.Event(), threading.Event()
+
+    def stuck(item):
+        stuck_started.set()
+        assert release.wait(WAIT)
+        return "late"
+
+    first = threading.Thread(target=_collect, args=(scheduler, stuck, [_item("stuck")]))
+    first.start()
+    try:
+        assert stuck_started.wait(WAIT)
+        others = [_item(f"healthy-{i}") for i in range(6)]
+        out, skipped = _collect(scheduler, lambda it: it.id.upper(), others)
+        assert not release.is_set()  # the stuck read is still running
+        assert sorted(r for _, r in out) == sorted(it.id.upper() for it in others)
+        assert skipped == {}
+    finally:
+        release.set()
+        first.join(WAIT)
+        scheduler.close()
+
+
+def test_the_item_timeout_counts_a_reads_own_time_not_its_queueing():
+    """A read queued behind another request's slow read for longer than the timeout is
+    not skipped: only the slow read itself (which ran past the timeout) is."""
+    scheduler = Scheduler(threads=1, timeout=0.2, spare=0)  # no spare: the slot stays held
+    slow_started, release = threading.Event(), threading.Event()
+    result: dict[str, dict[str, str]] = {}
+
+    def slow(item):
+        slow_started.set()
+        assert release.wait(WAIT)
+        return 1
+
+    def first_request():
+        result["first"] = _collect(scheduler, slow, [_item("slow")])[1]
+        release.set()  # the slow read ends only after its request gave it up
+
+    t = threading.Thread(target=first_request)
+    t.start()
+    try:
+        assert slow_started.wait(WAIT)
+        out, skipped = _collect(scheduler, lambda it: 2, [_item("queued")])
+        t.join(WAIT)
+        assert result["first"] == {"slow": "timed out after 0.2 s"}
+        assert out == [("queued", 2)] and skipped == {}
+    finally:
+        release.set()
+        scheduler.close()
+
+
+def test_a_timed_out_item_is_logged_at_warning_with_its_files(caplog):
+    scheduler = Scheduler(threads=1, timeout=0.1)
+    release = threading.Event()
+    try:
+        out, skipped = _collect(
+            scheduler, lambda it: release.wait(WAIT), [_item("slow", "/data/slow.tif")]
+        )
+    finally:
+        release.set()
+        scheduler.close()
+    assert skipped == {"slow": "timed out after 0.1 s"}
+    record = next(r for r in caplog.records if "slow" in r.getMessage())
+    assert record.levelname == "WARNING" and "/data/slow.tif" in record.getMessage()
+
+
+def test_a_file_whose_read_timed_out_is_skipped_at_once_until_it_answers():
+    guard = StallGuard(after=0.0)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        with guard.reading("http://host/stuck.tif"):
+            inside.set()
+            release.wait(WAIT)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert inside.wait(WAIT)
+    with pytest.raises(FileNotAnswering) as err, guard.reading("http://host/stuck.tif"):
+        pass
+    assert fault_reason(err.value) == "FileNotAnswering: timed out (file not answering)"
+    with guard.reading("http://host/other.tif"):  # other files are not affected
+        pass
+    release.set()
+    t.join(WAIT)
+    with guard.reading("http://host/stuck.tif"):  # answered: read again
+        pass
+
+
+def test_past_the_deadline_no_further_reads_are_scheduled():
+    scheduler = Scheduler(threads=1, window=1)
+    called: list[str] = []
+    first_running, release = threading.Event(), threading.Event()
+
+    def read(item):
+        called.append(item.id)
+        first_running.set()
+        release.wait(WAIT)
+        return item.id
+
+    budget = Budget(timeout=0.1)
+    try:
+        with pytest.raises(DeadlineExceeded, match="limit of 0.1 s"):
+            _collect(scheduler, read, [_item(f"i{k}") for k in range(5)], budget)
+    finally:
+        release.set()
+        scheduler.close()
+    assert called == ["i0"]
+
+
+def test_cancelling_stops_the_reads_at_once_and_drops_queued_ones():
+    """The current budget (as a request's middleware sets it) is obeyed; cancelling it
+    from another thread ends the iteration while the running read is still blocked."""
+    scheduler = Scheduler(threads=1, window=3, timeout=60)
+    called: list[str] = []
+    running, release = threading.Event(), threading.Event()
+
+    def read(item):
+        called.append(item.id)
+        running.set()
+        release.wait(WAIT)
+        return item.id
+
+    budget = Budget(timeout=None)
+    threading.Thread(target=lambda: running.wait(WAIT) and budget.cancel()).start()
+    try:
+        with budget_scope(budget), pytest.raises(RequestCancelled):
+            _collect(scheduler, read, [_item(f"i{k}") for k in range(5)])
+        assert not release.is_set()
+    finally:
+        release.set()
+        scheduler.close()
+    assert called == ["i0"]  # i1 and i2 were queued (window 3) and dropped
+
+
+def _write(path: Path) -> None:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=8,
+        height=8,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=from_origin(0, 80, 10, 10),
+    ) as dst:
+        dst.write(numpy.ones((1, 8, 8), "uint8"))
+
+
+def test_skip_reasons_name_the_fault_not_the_path(tmp_path):
+    secret = tmp_path / "secret-dir"
+    secret.mkdir()
+    (secret / "notes.tif").write_text("not a raster")
+    faults = {}
+    for name in ("missing.tif", "notes.tif"):
+        with pytest.raises(RasterioIOError) as err:
+            rasterio.open(secret / name)
+        faults[name] = fault_reason(err.value)
+    assert faults == {
+        "missing.tif": "RasterioIOError: file not found",
+        "notes.tif": "RasterioIOError: not a raster",
+    }
+    remote = {
+        "HTTP response code: 404": "file not found",
+        "HTTP response code: 403": "access denied",
+        "HTTP response code: 503": "server error",
+        "Could not resolve host: internal.example": "unreachable",
+        "TIFFReadEncodedTile() failed.": "read failed",
+    }
+    for message, cause in remote.items():
+        reason = fault_reason(
+            RasterioIOError(f"/vsicurl/https://internal.example/a.tif: {message}")
+        )
+        assert reason == f"RasterioIOError: {cause}"
+        assert "internal" not in reason
+
+
+def test_open_datasets_are_bounded_for_all_threads_and_never_shared(tmp_path):
+    paths = []
+    for k in range(4):
+        paths.append(tmp_path / f"f{k}.tif")
+        _write(paths[-1])
+    cache = DatasetCache(size=2)
+    with cache.open(str(paths[0])) as a, cache.open(str(paths[0])) as b:
+        assert a is not b  # the same file read twice at once: two handles
+    assert len(cache) == 2
+    with cache.open(str(paths[0])) as again:
+        assert again in (a, b)  # reused
+    for p in paths[1:]:
+        with cache.open(str(p)):
+            pass
+    assert len(cache) == 2  # the least recently used were closed
+    assert a.closed and b.closed
+    cache.close()
+    assert len(cache) == 0

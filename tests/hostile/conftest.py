@@ -1,0 +1,25 @@
+"""Fixtures of the hostile-input suite: a small demo collection and a client of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tiler.app import create_app
+from tiler.settings import Settings
+from tiler.tools.demo import create_demo
+
+
+@pytest.fixture(scope="session")
+def demo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo collection, small: 3 scenes of 128 x 128 pixels."""
+    return create_demo(tmp_path_factory.mktemp("hostile") / "demo", size=128, scenes=3)
+
+
+@pytest.fixture(scope="module")
+def client(demo_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(collections=[demo_path], read_threads=2))) as c:
+        yield c

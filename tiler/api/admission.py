@@ -1,0 +1,280 @@
+"""Admission control: bounded work per worker, shared identical work, deadlines, disconnects.
+
+:class:`Admission` is pure ASGI middleware in front of the routes. Every request gets a
+:class:`~tiler.engine.budget.Budget` (``TILER_REQUEST_TIMEOUT``), made current so the read
+scheduler obeys it; if a request has not started its answer one second past the deadline
+(work stuck outside the reads), the middleware answers 504 itself. For the expensive routes
+(tiles, point, bbox and feature exports), before any work:
+
+- a tile already in the rendered-tile cache is served, never refused;
+- a GET identical to one being computed (same path, query and ``If-None-Match``) waits for
+  that computation and gets a copy of its answer (``X-Coalesced: 1``);
+- beyond ``limit`` computations in flight the answer is 503 with ``Retry-After`` at once;
+- when the client disconnects (and nobody else waits for the same answer) the budget is
+  cancelled, so no further reads are scheduled for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tiler.api.responses import ResponseCache
+from tiler.engine.budget import Budget, DeadlineExceeded, budget_scope
+
+logger = logging.getLogger(__name__)
+
+#: the expensive routes: tiles, point, exports (matched at the end of the path)
+EXPENSIVE = re.compile(
+    r"/collections/[^/]+/(?:(?P<tile>tiles/[^/]+/[^/]+/[^/]+/[^/]+)|(?P<point>point/[^/]+)"
+    r"|bbox/[^/]+/[^/]+|feature)$"
+)
+
+#: a copy of an answer is kept for waiting identical requests only up to this size
+SHARED_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class Gate:
+    """What the worker is doing: computations in flight, and identical ones being shared.
+
+    Attributes:
+        limit: computations of expensive routes at once (more: 503).
+        timeout: seconds of work a request may take (its budget).
+        retry_after: seconds a refused client is told to wait.
+        grace: seconds past the deadline after which the middleware answers by itself.
+    """
+
+    limit: int
+    timeout: float
+    retry_after: int = 1
+    grace: float = 1.0
+    in_flight: int = 0
+    overdue: int = 0
+    refused: int = 0
+    coalesced: int = 0
+    flights: dict[str, _Flight] = field(default_factory=dict)
+
+    def status(self) -> dict[str, int]:
+        """Counters for ``/healthz``."""
+        return {
+            "in_flight": self.in_flight,
+            "limit": self.limit,
+            "overdue": self.overdue,
+            "refused": self.refused,
+            "coalesced": self.coalesced,
+        }
+
+
+class _Flight:
+    """One computation that identical requests wait for; its answer, once complete."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.waiters = 1
+        self.done = asyncio.Event()
+        self.start: Message | None = None
+        self.body: bytearray | None = bytearray()
+
+    def leave(self) -> None:
+        """A waiting client went away; cancel the work once nobody waits."""
+        self.waiters -= 1
+        if self.waiters <= 0:
+            self.budget.cancel("client disconnected")
+
+    def record(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body" and self.body is not None:
+            self.body += message.get("body", b"")
+            if len(self.body) > SHARED_BYTES:
+                self.body = None  # too large to keep a copy: waiters compute it themselves
+
+
+class _Watcher:
+    """Reads the request's messages ahead of the app to notice a disconnect at once."""
+
+    def __init__(self, receive: Receive, on_disconnect: Callable[[], None]) -> None:
+        self._queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._on_disconnect = on_disconnect
+        self._task = asyncio.ensure_future(self._pump(receive))
+
+    async def _pump(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            self._queue.put_nowait(message)
+            if message["type"] == "http.disconnect":
+                self._on_disconnect()
+                return
+
+    async def receive(self) -> Message:
+        return await self._queue.get()
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+class _Reply:
+    """The client's ``send``, silenced once the middleware has answered by itself."""
+
+    def __init__(self, send: Send, flight: _Flight | None = None) -> None:
+        self._send = send
+        self.flight = flight
+        self.started = False
+        self.closed = False
+
+    async def send(self, message: Message) -> None:
+        if self.flight is not None:
+            self.flight.record(message)
+        if self.closed:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
+async def send_json(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
+    """Answer ``{"detail": ...}`` with ``status``."""
+    body = json.dumps({"detail": detail}).encode()
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _first(*events: asyncio.Event, timeout: float | None) -> None:
+    """Wait until one of ``events`` is set, or ``timeout`` seconds."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+class Admission:
+    """The middleware (see the module's description)."""
+
+    def __init__(self, app: ASGIApp, gate: Gate, cache: ResponseCache | None = None) -> None:
+        self.app = app
+        self.gate = gate
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with budget_scope(Budget(self.gate.timeout)) as budget:
+            match = EXPENSIVE.search(scope["path"])
+            if match is None:
+                await self._run(scope, receive, _Reply(send), budget)
+                return
+            get = scope["method"] == "GET"
+            key = ResponseCache.key(Request(scope)) if get else ""
+            if get and match["tile"] and self.cache is not None and self.cache.get(key):
+                await self._run(scope, receive, _Reply(send), budget)  # cheap: never refused
+                return
+            if get and (match["tile"] or match["point"]):
+                inm = dict(scope["headers"]).get(b"if-none-match", b"").decode("latin-1")
+                key = f"{key}\n{inm}"
+                flight = self.gate.flights.get(key)
+                if flight is not None and await self._follow(flight, receive, send):
+                    return
+            else:
+                key = ""
+            await self._admit(scope, receive, send, budget, key)
+
+    async def _admit(
+        self, scope: Scope, receive: Receive, send: Send, budget: Budget, key: str
+    ) -> None:
+        gate = self.gate
+        if gate.in_flight >= gate.limit:
+            gate.refused += 1
+            await send_json(
+                send,
+                503,
+                f"the server is busy: {gate.in_flight} requests are being computed, the "
+                f"limit of this worker; retry after {gate.retry_after} s",
+                {"Retry-After": str(gate.retry_after)},
+            )
+            return
+        flight = None
+        if key:
+            flight = gate.flights[key] = _Flight(budget)
+        gate.in_flight += 1
+        watcher = _Watcher(receive, flight.leave if flight else budget.cancel)
+        try:
+            await self._run(scope, watcher.receive, _Reply(send, flight), budget)
+        finally:
+            gate.in_flight -= 1
+            watcher.stop()
+            if flight is not None:
+                if gate.flights.get(key) is flight:
+                    del gate.flights[key]
+                flight.done.set()
+
+    async def _follow(self, flight: _Flight, receive: Receive, send: Send) -> bool:
+        """Wait for an identical computation and send its answer; False: compute it anew."""
+        flight.waiters += 1
+        gone = asyncio.Event()
+        watcher = _Watcher(receive, gone.set)
+        try:
+            await _first(flight.done, gone, timeout=self.gate.timeout + self.gate.grace)
+        finally:
+            watcher.stop()
+            if not flight.done.is_set():
+                flight.leave()
+        if gone.is_set():
+            return True  # nobody to answer
+        if not flight.done.is_set():
+            await send_json(send, 504, str(DeadlineExceeded(self.gate.timeout)), {})
+            return True
+        if flight.start is None or flight.body is None:
+            return False
+        self.gate.coalesced += 1
+        start = dict(flight.start)
+        start["headers"] = [*start.get("headers", []), (b"x-coalesced", b"1")]
+        await send(start)
+        await send({"type": "http.response.body", "body": bytes(flight.body)})
+        return True
+
+    async def _run(self, scope: Scope, receive: Receive, reply: _Reply, budget: Budget) -> None:
+        """Run the app; past the deadline (plus grace) without an answer, answer 504."""
+        task = asyncio.ensure_future(self.app(scope, receive, reply.send))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.gate.timeout + self.gate.grace)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            task.result()
+            return
+        budget.cancel("deadline")
+        if not reply.started:
+            reply.closed = True
+            await send_json(reply._send, 504, str(DeadlineExceeded(self.gate.timeout)), {})
+        logger.warning(
+            "%s %s still running %g s past its deadline",
+            scope["method"],
+            scope["path"],
+            self.gate.grace,
+        )
+        self.gate.overdue += 1
+        try:
+            await task
+        except Exception:
+            logger.exception("%s %s failed after its deadline", scope["method"], scope["path"])
+        finally:
+            self.gate.overdue -= 1
