@@ -79,7 +79,7 @@ def create_app(
         open_datasets=settings.open_datasets,
     )
     gate = Gate(
-        limit=settings.max_in_flight or 2 * settings.read_threads,
+        limit=settings.max_in_flight or max(16, 2 * settings.read_threads),
         timeout=settings.request_timeout,
     )
 

@@ -111,8 +111,9 @@ class Settings(BaseSettings):
         ge=1,
         le=1024,
         description="Tiles, points and exports computed at once per worker process "
-        "(default: 2 x read_threads). Beyond it they are answered 503 with Retry-After at "
-        "once, before any work, instead of queueing; tiles in the rendered-tile cache and "
+        "(default: 2 x read_threads, at least 16: one map page in a browser must never "
+        "be refused). Beyond it they are answered 503 with Retry-After at once, before any "
+        "work, instead of queueing; tiles in the rendered-tile cache and "
         "requests identical to one being computed (which share its answer) do not count.",
     )
     request_timeout: float = Field(

@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +37,12 @@ EXPENSIVE = re.compile(
     r"/collections/[^/]+/(?:(?P<tile>tiles/[^/]+/[^/]+/[^/]+/[^/]+)|(?P<point>point/[^/]+)"
     r"|bbox/[^/]+/[^/]+|feature)$"
 )
+
+#: OpenAPI ``responses`` of the expensive routes for what this middleware answers
+OVERLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Busy: too many requests in progress; retry after `Retry-After` s."},
+    504: {"description": "The request's work ran past TILER_REQUEST_TIMEOUT."},
+}
 
 #: a copy of an answer is kept for waiting identical requests only up to this size
 SHARED_BYTES = 16 * 1024 * 1024

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from morecantile import TileMatrixSet
 
+from tiler.api.admission import OVERLOAD_RESPONSES
 from tiler.api.deps import (
     Mosaic,
     get_engine,
@@ -79,7 +80,8 @@ def tile_grid(tms: TileMatrixSet, z: int, x: int, y: int, size: int) -> TileGrid
                 "image/tiff; application=geotiff": {},
                 "application/x-binary": {},
             }
-        }
+        },
+        **OVERLOAD_RESPONSES,
     },
 )
 def tile(
