@@ -21,7 +21,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from titiler.core.factory import TMSFactory
 
 from tiler import __version__, errors
 from tiler.api import collections, export, maps, point, tiles
@@ -109,7 +108,7 @@ def create_app(
     app.add_exception_handler(RequestCancelled, _cancelled)
     for module in (collections, tiles, maps, point, export):
         app.include_router(module.router)
-    app.include_router(TMSFactory().router, tags=["Tiling Schemes"])
+    app.include_router(maps.PublicTMSFactory().router, tags=["Tiling Schemes"])
 
     app.mount("/static/viewer", StaticFiles(directory=VIEWER, check_dir=False), name="viewer")
 
