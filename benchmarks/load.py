@@ -32,6 +32,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ import morecantile
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+LOG = Path(tempfile.gettempdir()) / "tiler-load-server.log"  # the server's log (INFO per tile)
 WMQ = morecantile.tms.get("WebMercatorQuad")
 
 
@@ -154,7 +156,8 @@ def start_server(port: int, workers: int, env: dict[str, str]) -> subprocess.Pop
         "warning",
         "--no-access-log",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    log = open(LOG, "wb")  # noqa: SIM115 (the server's whole life)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
     for _ in range(600):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
@@ -206,7 +209,9 @@ def report(name: str, sample: Sample, seconds: float) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--calibrate", type=float, default=120, help="seconds of step 1")
+    parser.add_argument(
+        "--calibrate", type=float, default=120, help="seconds of step 1 (0: step 3 only)"
+    )
     parser.add_argument("--duration", type=float, default=60, help="seconds of step 2")
     parser.add_argument("--factor", type=float, default=4.0, help="overload x sustainable")
     parser.add_argument("--memory", type=float, default=600, help="seconds of step 3 (0: skip)")
@@ -223,7 +228,12 @@ def main() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
             limit = int(json.load(r)["load"]["limit"]) * args.workers
         paths = tile_paths(port)
-        print(f"limit {limit} in flight, {len(paths)} distinct tiles, load {os.getloadavg()}")
+        if args.calibrate <= 0:  # memory only
+            memory(proc, port, paths, limit, args)
+            return
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"limit {limit} in flight, {len(paths)} distinct tiles, load average {load}")
+        print(f"server log: {LOG}")
         sample, at = asyncio.run(closed_loop(port, paths, 0, limit, args.calibrate, args.timeout))
         rate = len(sample.latencies(200)) / args.calibrate
         report("sustainable (closed loop)", sample, args.calibrate)

@@ -111,10 +111,20 @@ class Settings(BaseSettings):
         ge=1,
         le=1024,
         description="Tiles, points and exports computed at once per worker process "
-        "(default: 2 x read_threads, at least 16: one map page in a browser must never "
-        "be refused). Beyond it they are answered 503 with Retry-After at once, before any "
-        "work, instead of queueing; tiles in the rendered-tile cache and "
-        "requests identical to one being computed (which share its answer) do not count.",
+        "(default: 2 x read_threads). Beyond it a request waits its turn (see "
+        "TILER_MAX_QUEUE_WAIT) or is answered 503 with Retry-After at once, before any "
+        "work; tiles in the rendered-tile cache and requests identical to one being "
+        "computed (which share its answer) do not count.",
+    )
+    max_queue_wait: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="When all TILER_MAX_IN_FLIGHT computations are busy, up to twice as many "
+        "requests wait their turn whatever the wait (a map page's burst is served without "
+        "holes), more only while their expected wait (requests ahead x recent computation "
+        "time / max_in_flight) is under this many seconds; the others get 503 at once. A "
+        "waiting request gets 503 after TILER_REQUEST_TIMEOUT. 0: no queue at all.",
     )
     request_timeout: float = Field(
         default=60.0,

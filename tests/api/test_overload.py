@@ -86,7 +86,7 @@ def make_client(synthetic) -> Iterator[Any]:
 
 
 def test_beyond_the_limit_answers_503_at_once_before_any_work(make_client, tiles):
-    client = make_client(max_in_flight=1, tile_cache_bytes=0)
+    client = make_client(max_in_flight=1, max_queue_wait=0, tile_cache_bytes=0)
     blocker = Blocker(client.app.state.engine)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.get, tiles[0])
@@ -145,6 +145,30 @@ def _tile_url(synthetic: dict[str, Any]) -> str:
     w, s, e, n = load_collection(synthetic["path"]).info().bounds
     t = WMQ.tile((w + e) / 2, (s + n) / 2, 15)
     return f"/collections/test/tiles/WebMercatorQuad/15/{t.x}/{t.y}.png?quality=q"
+
+
+def test_a_burst_waits_its_turn_and_only_a_long_queue_is_refused(make_client, tiles):
+    """One computation at once: two more wait their turn however long a computation takes
+    (2 x max_in_flight: a map page's burst), a further one only while the expected wait
+    is short; it is refused at once here, where computations look slow."""
+    client = make_client(max_in_flight=1, tile_cache_bytes=0)
+    gate = client.app.state.gate
+    blocker = Blocker(client.app.state.engine)
+    gate.service = 60.0  # computations look slow: only the minimum queue waits
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(client.get, tiles[0])
+        assert blocker.started.wait(WAIT)
+        queued = [pool.submit(client.get, t) for t in tiles[1:3]]
+        _until(lambda: gate.queued == 2)
+        reads = len(blocker.calls)
+        assert client.get("/healthz").json()["load"]["queued"] == 2
+        refused = client.get(tiles[3])
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert len(blocker.calls) == reads  # nothing of the waiting ones read yet
+        blocker.release.set()
+        assert first.result(WAIT).status_code == 200
+        assert [q.result(WAIT).status_code for q in queued] == [200, 200]  # in turn
+    assert gate.in_flight == 0 and gate.queued == 0 and gate.refused == 1
 
 
 def test_a_cached_tile_is_served_while_the_worker_is_busy(make_client, tiles):

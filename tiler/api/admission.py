@@ -9,7 +9,9 @@ scheduler obeys it; if a request has not started its answer one second past the 
 - a tile already in the rendered-tile cache is served, never refused;
 - a GET identical to one being computed (same path, query and ``If-None-Match``) waits for
   that computation and gets a copy of its answer (``X-Coalesced: 1``);
-- beyond ``limit`` computations in flight the answer is 503 with ``Retry-After`` at once;
+- beyond ``limit`` computations in flight a request waits its turn only while the expected
+  wait is short (:class:`~tiler.api.gate.Gate`), else the answer is 503 with
+  ``Retry-After`` at once;
 - when the client disconnects (and nobody else waits for the same answer) the budget is
   cancelled, so no further reads are scheduled for it.
 """
@@ -20,13 +22,14 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tiler.api.gate import Gate
 from tiler.api.responses import ResponseCache
 from tiler.engine.budget import Budget, DeadlineExceeded, budget_scope
 
@@ -46,38 +49,6 @@ OVERLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 #: a copy of an answer is kept for waiting identical requests only up to this size
 SHARED_BYTES = 16 * 1024 * 1024
-
-
-@dataclass
-class Gate:
-    """What the worker is doing: computations in flight, and identical ones being shared.
-
-    Attributes:
-        limit: computations of expensive routes at once (more: 503).
-        timeout: seconds of work a request may take (its budget).
-        retry_after: seconds a refused client is told to wait.
-        grace: seconds past the deadline after which the middleware answers by itself.
-    """
-
-    limit: int
-    timeout: float
-    retry_after: int = 1
-    grace: float = 1.0
-    in_flight: int = 0
-    overdue: int = 0
-    refused: int = 0
-    coalesced: int = 0
-    flights: dict[str, _Flight] = field(default_factory=dict)
-
-    def status(self) -> dict[str, int]:
-        """Counters for ``/healthz``."""
-        return {
-            "in_flight": self.in_flight,
-            "limit": self.limit,
-            "overdue": self.overdue,
-            "refused": self.refused,
-            "coalesced": self.coalesced,
-        }
 
 
 class _Flight:
@@ -207,25 +178,36 @@ class Admission:
         self, scope: Scope, receive: Receive, send: Send, budget: Budget, key: str
     ) -> None:
         gate = self.gate
-        if gate.in_flight >= gate.limit:
-            gate.refused += 1
-            await send_json(
-                send,
-                503,
-                f"the server is busy: {gate.in_flight} requests are being computed, the "
-                f"limit of this worker; retry after {gate.retry_after} s",
-                {"Retry-After": str(gate.retry_after)},
-            )
-            return
         flight = None
         if key:
             flight = gate.flights[key] = _Flight(budget)
-        gate.in_flight += 1
-        watcher = _Watcher(receive, flight.leave if flight else budget.cancel)
+        gone = asyncio.Event()
+        stop = flight.leave if flight else budget.cancel
+
+        def disconnected() -> None:
+            gone.set()
+            stop()
+
+        watcher = _Watcher(receive, disconnected)
         try:
-            await self._run(scope, watcher.receive, _Reply(send, flight), budget)
+            if not await gate.enter(gone):
+                if not gone.is_set():
+                    gate.refused += 1
+                    await send_json(
+                        send,
+                        503,
+                        f"the server is busy: {gate.in_flight} requests are being computed "
+                        f"(the limit of this worker) and {gate.queued} wait; retry after "
+                        f"{gate.retry_after} s",
+                        {"Retry-After": str(gate.retry_after)},
+                    )
+                return
+            started = time.monotonic()
+            try:
+                await self._run(scope, watcher.receive, _Reply(send, flight), budget)
+            finally:
+                gate.leave(time.monotonic() - started)
         finally:
-            gate.in_flight -= 1
             watcher.stop()
             if flight is not None:
                 if gate.flights.get(key) is flight:

@@ -10,6 +10,7 @@ file is read once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -22,8 +23,12 @@ from typing import Any
 
 import numpy
 import rasterio
+import rio_tiler.utils
+from affine import Affine
 from morecantile import TileMatrixSet
+from rasterio.crs import CRS
 from rasterio.errors import RasterioError
+from rasterio.warp import calculate_default_transform
 from rio_tiler.errors import PointOutsideBounds, RioTilerError, TileOutsideBounds
 from rio_tiler.io import Reader
 
@@ -44,10 +49,13 @@ GDAL_DEFAULTS = {
     # a remote read that hangs holds a thread: let curl give up (seconds)
     "GDAL_HTTP_CONNECTTIMEOUT": "10",
     "GDAL_HTTP_TIMEOUT": "30",
-    "GDAL_CACHEMAX": "200",
+    # memory bounds (see the README's memory notes): the block cache in MB (200 and 64 are
+    # equally fast on the demo), remote chunks cached by curl, and per open dataset
+    # (TILER_OPEN_DATASETS of them) a read cache
+    "GDAL_CACHEMAX": "64",
     "CPL_VSIL_CURL_CACHE_SIZE": "200000000",
     "VSI_CACHE": "TRUE",
-    "VSI_CACHE_SIZE": "5000000",
+    "VSI_CACHE_SIZE": "1000000",
 }
 
 
@@ -271,6 +279,37 @@ class ItemReader:
                     _unscale(array.data[i], band, opts), mask=mask[i]
                 )
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _default_transform(
+    src_crs: CRS, dst_crs: CRS, width: int, height: int, *bounds: float
+) -> tuple[Affine, int, int]:
+    result: tuple[Affine, int, int] = calculate_default_transform(
+        src_crs, dst_crs, width, height, *bounds
+    )
+    return result
+
+
+def default_transform(
+    src_crs: Any, dst_crs: Any, width: int, height: int, *args: Any, **kw: Any
+) -> Any:
+    """``rasterio.warp.calculate_default_transform``, remembered per arguments.
+
+    rio-tiler calls it for every read that reprojects (``get_vrt_transform``), always with
+    the same arguments for a file and a tile matrix set; rasterio 1.4 leaks the transformer
+    options of each call (``imgProjOptions``, about 0.8 KB with the target CRS's WKT, freed
+    with ``CPLFree`` instead of ``CSLDestroy``), which was the server's steady growth per
+    request. Calls with other arguments (GCPs, resolution, dimensions) are passed through.
+    """
+    if kw or len(args) != 4 or not (isinstance(src_crs, CRS) and isinstance(dst_crs, CRS)):
+        return calculate_default_transform(src_crs, dst_crs, width, height, *args, **kw)
+    return _default_transform(src_crs, dst_crs, width, height, *args)
+
+
+def remember_default_transforms() -> None:
+    """Make rio-tiler use :func:`default_transform` (idempotent; a server process's setup)."""
+    setattr(rio_tiler.utils, "calculate_default_transform", default_transform)  # noqa: B010
 
 
 def native_maxzoom(href: str, tms: TileMatrixSet) -> int | None:
