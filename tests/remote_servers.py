@@ -2,17 +2,22 @@
 
 ``RangeServer`` serves a folder over HTTP/1.1 on loopback with ``Range`` requests (one range
 per request, as COG readers ask), ``HEAD``, and an injected delay before each answer; it
-counts requests and bytes. ``s3_server`` runs moto's S3 server on loopback. Both stand for
-the object stores real collections live in; GDAL talks to them through /vsicurl/ and /vsis3/.
+counts requests and bytes. It can also misbehave for chosen files (:attr:`RangeServer.faults`:
+an error status, an answer that never comes, a truncated body), and hands out fresh URL
+prefixes (:meth:`RangeServer.fresh`) so that GDAL's per-URL caches of one test never hide
+another's fault. ``s3_server`` runs moto's S3 server on loopback. Both stand for the object
+stores real collections live in; GDAL talks to them through /vsicurl/ and /vsis3/.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +25,14 @@ from pathlib import Path
 from typing import Any
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+#: the first path segment of a URL from :meth:`RangeServer.fresh` (stripped before serving)
+_FRESH = re.compile(r"^/~\d+(?=/)")
+#: numbers of fresh prefixes, unique in the process (a later server may get the same port)
+_FRESH_NUMBERS = itertools.count(1)
+
+#: what :attr:`RangeServer.faults` may ask for
+FAULTS = ("500", "403", "404", "hang", "truncate")
 
 
 def free_port() -> int:
@@ -29,14 +42,28 @@ def free_port() -> int:
 
 
 class RangeServer:
-    """Serve ``root`` on 127.0.0.1 with ``Range`` support and ``latency`` seconds per answer."""
+    """Serve ``root`` on 127.0.0.1 with ``Range`` support and ``latency`` seconds per answer.
+
+    Attributes:
+        requests, bytes: requests answered (faulty ones included) and body bytes sent.
+        faults: URL path (as requested, fresh prefix included) or a suffix of it -> how
+            requests of it misbehave, settable at any time: ``"500"``, ``"403"``, ``"404"``
+            (that status, a short body), ``"hang"`` (the connection is accepted and nothing
+            is ever sent, until the server stops), ``"truncate"`` (GET: the full
+            ``Content-Length`` is announced, half the body is sent, the connection is
+            closed; HEAD is answered normally). The longest matching key wins.
+        faulted: per faulty URL path, the requests it got (proves a fault was hit).
+    """
 
     def __init__(self, root: Path, latency: float = 0.0) -> None:
         self.root = Path(root)
         self.latency = latency
         self.requests = 0
         self.bytes = 0
+        self.faults: dict[str, str] = {}
+        self.faulted: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
@@ -46,6 +73,25 @@ class RangeServer:
         with self._lock:
             self.requests += 1
             self.bytes += sent
+
+    def fresh(self) -> str:
+        """A base URL no earlier caller got (``url`` + ``/~N``), serving the same files.
+
+        GDAL keeps file sizes, 404s and chunks per URL for the whole process; hrefs under a
+        fresh base are new to it.
+        """
+        return f"{self.url}/~{next(_FRESH_NUMBERS)}"
+
+    def fault(self, path: str) -> str | None:
+        """The fault :attr:`faults` sets for a requested URL path, if any."""
+        path = path.split("?", 1)[0]
+        keys = [k for k in self.faults if path == k or path.endswith(k)]
+        if not keys:
+            return None
+        kind = self.faults[max(keys, key=len)]
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}: one of {FAULTS}")
+        return kind
 
     def _handler(self) -> type[SimpleHTTPRequestHandler]:
         outer = self
@@ -59,14 +105,58 @@ class RangeServer:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
+            def translate_path(self, path: str) -> str:
+                return super().translate_path(_FRESH.sub("", path, count=1))
+
             def _file(self) -> Path | None:
                 path = Path(self.translate_path(self.path))
                 return path if path.is_file() else None
 
+            def _misbehave(self, kind: str, body: bool) -> None:
+                with outer._lock:
+                    outer.faulted[self.path.split("?", 1)[0]] += 1
+                if kind == "hang":  # accepted, never answered; let go when the server stops
+                    outer._stopping.wait()
+                    self.close_connection = True
+                    return
+                if kind != "truncate":
+                    self.send_error(int(kind))
+                    outer._count(0)
+                    return
+                path = self._file()
+                if path is None or not body:  # HEAD: nothing to truncate
+                    self._serve(path, body)
+                    return
+                data = path.read_bytes()
+                match = _RANGE.match(self.headers.get("Range", ""))
+                if match:
+                    start = int(match[1])
+                    end = min(len(data) - 1, int(match[2])) if match[2] else len(data) - 1
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+                    data = data[start : end + 1]
+                else:
+                    self.send_response(200)
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Type", "image/tiff")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                outer._count(len(data) // 2)
+
             def _answer(self, body: bool) -> None:
                 if outer.latency:
                     time.sleep(outer.latency)
-                path = self._file()
+                kind = outer.fault(self.path)
+                if kind is not None:
+                    self._misbehave(kind, body)
+                    return
+                self._serve(self._file(), body)
+
+            def _serve(self, path: Path | None, body: bool) -> None:
                 if path is None:
                     self.send_error(404)
                     outer._count(0)
@@ -115,6 +205,7 @@ class RangeServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()  # hanging answers end (their threads are daemons anyway)
         self._server.shutdown()
         self._server.server_close()
 

@@ -5,7 +5,8 @@
 run, in every worker), which also configures logging (uvicorn workers have none for the
 application), malloc and GDAL's defaults for COGs, and loads the catalogues with Python's
 cyclic garbage collector paused, then freezes them. In front of the routes:
-:class:`~tiler.api.head.HeadAsGet` (HEAD answered like GET), gzip, CORS and
+:class:`~tiler.api.head.HeadAsGet` (HEAD answered like GET), gzip, CORS,
+:class:`~tiler.api.body.BodyLimit` (request bodies bounded) and
 :class:`~tiler.api.admission.Admission` (work in flight bounded, identical requests
 shared, deadlines, disconnects).
 """
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from tiler import __version__, errors
 from tiler.api import collections, export, maps, point, tiles
 from tiler.api.admission import Admission
+from tiler.api.body import BodyLimit
 from tiler.api.gate import Gate
 from tiler.api.head import HeadAsGet
 from tiler.api.responses import ResponseCache
@@ -79,6 +81,7 @@ def create_app(
         catalogs = load_catalogs(settings)
     engine = Engine(
         read_threads=settings.read_threads,
+        io_threads=settings.io_threads,
         item_timeout=settings.item_timeout,
         max_items=settings.max_items_per_tile,
         open_datasets=settings.open_datasets,
@@ -145,6 +148,7 @@ def create_app(
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.add_middleware(Admission, gate=gate, cache=app.state.cache)  # innermost
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # before a slot is taken
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -177,6 +177,7 @@ _ERROR_RESPONSES = {
     "400": "Bad request: a parameter is malformed or not allowed; `detail` says what was "
     "wrong and what is allowed.",
     "404": "Not found: an unknown collection or tile matrix set, or a tile outside the matrix.",
+    "413": "Payload too large: the request body exceeds TILER_MAX_BODY_BYTES.",
     "503": "Service unavailable: overloaded (see Retry-After) or a catalogue cannot be "
     "reached right now.",
     "502": "Bad gateway: a remote catalogue (a STAC API) answered with an error.",
@@ -207,6 +208,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("400", _error_response(_ERROR_RESPONSES["400"]))
             if "{" in path:
                 responses.setdefault("404", _error_response(_ERROR_RESPONSES["404"]))
+            if "requestBody" in operation:
+                responses.setdefault("413", _error_response(_ERROR_RESPONSES["413"]))
             if "{collection_id}" in path:
                 for code in ("502", "504"):
                     responses.setdefault(code, _error_response(_ERROR_RESPONSES[code]))

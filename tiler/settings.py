@@ -70,8 +70,16 @@ class Settings(BaseSettings):
         default_factory=lambda: max(2, os.cpu_count() or 2),
         ge=1,
         le=64,
-        description="Reads in flight (shared pool size). Local files: the core count is "
-        "fastest; remote (http, s3) collections gain from more, e.g. 16.",
+        description="Reads of local files at once per worker (they are CPU work: "
+        "decompression and resampling; default: the core count).",
+    )
+    io_threads: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Reads of remote files (http, s3, /vsi...) at once per worker: they wait "
+        "on the network, not the CPU, so a tile issues each pass's reads together and "
+        "waits about one round trip per pass.",
     )
     max_items_per_tile: int = Field(
         default=500,
@@ -86,8 +94,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest export (width x height) in pixels.",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body (the GeoJSON of POST /feature) in bytes; larger "
+        "ones answer 413 before they are read or parsed.",
+    )
     item_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds after which one item's read is given up."
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds one read of an item (a tile's worth; longer for larger "
+        "exports, in proportion to their pixels beyond 1024 x 1024) may run before the "
+        "item is skipped and reported in X-Items-Skipped: what a web map can wait for.",
     )
     cors_origins: list[str] = Field(
         default_factory=lambda: ["*"], description="Origins allowed by CORS."

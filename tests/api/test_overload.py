@@ -394,3 +394,37 @@ def test_the_application_logs_in_uvicorn_worker_processes(synthetic, tiles):
     )
     assert run.returncode == 0, run.stderr
     assert "INFO tiler.api.tiles: tile test 15/" in run.stderr
+
+
+@pytest.mark.e2e
+def test_tiler_serve_with_two_workers_logs_the_application_at_info(synthetic, tiles):
+    """A live ``tiler serve --workers 2``: each tile's INFO line reaches the server's log."""
+    import os
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "tiler.cli", "serve", str(synthetic["path"])]
+    cmd += ["--port", str(port), "--workers", "2"]
+    env = {**os.environ, "TILER_TILE_CACHE_BYTES": "0"}
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < end and server.poll() is None, "server did not start"
+                time.sleep(0.5)
+        for url in tiles[:4]:  # spread over both workers (each connection may go to either)
+            with urllib.request.urlopen(base + url, timeout=60) as r:
+                assert r.status == 200
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=60)
+    log = out.decode(errors="replace")
+    assert log.count("INFO tiler.api.tiles: tile test 15/") == 4, log[-3000:]

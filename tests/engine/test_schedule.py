@@ -20,7 +20,7 @@ from shapely.geometry import box
 from tiler.catalog.models import Band, Item
 from tiler.engine.budget import Budget, DeadlineExceeded, RequestCancelled, budget_scope
 from tiler.engine.io import DatasetCache, FileNotAnswering, StallGuard
-from tiler.engine.schedule import Scheduler, fault_reason
+from tiler.engine.schedule import Job, Scheduler, fault_reason
 
 WAIT = 20  # seconds an event wait may take before a test fails (never reached when right)
 
@@ -38,9 +38,12 @@ def _item(name: str, href: str = "/nowhere.tif") -> Item:
 def _collect(scheduler, fn, items, budget=None):
     skipped: dict[str, str] = {}
     out = [
-        (it.id, r)
-        for it, r in scheduler.run(
-            fn, items, lambda it, why: skipped.__setitem__(it.id, why), budget
+        (job.item.id, r)
+        for job, r in scheduler.run(
+            lambda job: fn(job.item),
+            [Job(it, ("b",)) for it in items],
+            lambda job, why: skipped.__setitem__(job.item.id, why),
+            budget,
         )
     ]
     return out, skipped

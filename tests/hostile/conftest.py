@@ -22,4 +22,11 @@ def demo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(demo_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(collections=[demo_path], read_threads=2))) as c:
+        warm_up(c)
         yield c
+
+
+def warm_up(client: TestClient) -> None:
+    """A first refusal: what any first request costs (threads, lazy imports, PROJ's
+    database: ~0.2-0.5 s) is not charged to the first test's deadline."""
+    client.get("/collections/demo/point/0,100")

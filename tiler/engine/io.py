@@ -33,6 +33,7 @@ from rio_tiler.errors import PointOutsideBounds, RioTilerError, TileOutsideBound
 from rio_tiler.io import Reader
 
 from tiler.catalog.models import Band, Item
+from tiler.engine.extents import ExtentCache
 from tiler.engine.grids import Grid
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,8 @@ class ItemReader:
     Attributes:
         datasets: the open datasets.
         options: extra options for ``rio_tiler.io.Reader``.
+        guard: refuses reads of files that do not answer.
+        extents: the raster extents of the files read (learned from their headers).
     """
 
     def __init__(
@@ -234,10 +237,12 @@ class ItemReader:
         datasets: DatasetCache,
         options: dict[str, Any] | None = None,
         guard: StallGuard | None = None,
+        extents: ExtentCache | None = None,
     ) -> None:
         self.datasets = datasets
         self.options = dict(options or {})
         self.guard = guard or StallGuard(math.inf)
+        self.extents = extents if extents is not None else ExtentCache()
 
     def read(
         self, item: Item, names: Sequence[str], grid: Grid, opts: ReadOptions
@@ -270,6 +275,7 @@ class ItemReader:
                     self.datasets.open(href) as ds,
                     Reader(href, dataset=ds, **options) as src,
                 ):
+                    self.extents.learn(href, ds.crs, ds.bounds)
                     array = grid.read(src, [b.bidx for b in bands], **extra)
             except _OUTSIDE:
                 return None

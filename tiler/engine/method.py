@@ -116,6 +116,24 @@ class QualityMosaicMethod(MosaicMethodBase):
         takes = self.decide(quality, index)
         self._write(array, takes)
 
+    def can_change(self, index: int, where: numpy.ndarray | None = None) -> bool:
+        """True if the item at ``index`` could still win a pixel within ``where``.
+
+        With :attr:`upper_bound`, a pixel is settled for every item after ``index`` once
+        it holds the bound from an item before ``index``: no later quality can exceed it
+        and ties go to the earlier item. Without a bound, any item that has data may win.
+
+        Args:
+            index: the item's position in collection order.
+            where: 2-D boolean array of the pixels the item can have data at (None: all).
+        """
+        if where is not None and not where.any():
+            return False
+        if self.upper_bound is None or self.best is None or self.winner is None:
+            return True
+        settled = (self.best >= self.upper_bound) & (self.winner < index)
+        return bool((~settled if where is None else where & ~settled).any())
+
     def note_pending(self, min_unread_index: int | None) -> None:
         """Tell the method the smallest collection index not fed yet (None: all fed)."""
         self._pending_min_index = min_unread_index

@@ -1,15 +1,19 @@
-"""The quality mosaic of items on a grid, and the per-item series at a point.
+"""The quality mosaic of items on a grid.
 
-The mosaic reads in two passes: the quality bands of every candidate item first, then the
-output bands only of the items that won at least one pixel. Reads in collection order
-stop early once no unread item can change any pixel (see :func:`quality_bound`).
+The mosaic reads in two passes: the quality bands of the candidate items first, then the
+output bands only of the items that won at least one pixel, all of them at once. The
+quality pass reads in collection order and leaves out an item that can no longer change
+any pixel: where every pixel it can reach (its raster extent, once known) already holds
+the quality bound (:func:`quality_bound`) from an earlier item. A winner whose bands
+cannot be read is left out and its pixels are decided again among the others, so the
+result is always the exact mosaic of the items that could be read.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy
@@ -18,8 +22,10 @@ from rio_tiler.models import ImageData
 from tiler.catalog.models import Item
 from tiler.engine.budget import Budget, current_budget
 from tiler.engine.expression import Expression
-from tiler.engine.grids import Grid, PointGrid
+from tiler.engine.extents import item_reach
+from tiler.engine.grids import Grid
 from tiler.engine.io import ItemReader, ReadOptions
+from tiler.engine.jobs import Assembly, Job, jobs
 from tiler.engine.method import NO_WINNER, QualityMosaicMethod
 from tiler.engine.outputs import compose, physical, stack
 from tiler.engine.schedule import Scheduler
@@ -73,6 +79,19 @@ def quality_bound(items: Sequence[Item], expression: Expression, opts: ReadOptio
     return expression.upper_bound(ranges)
 
 
+#: pixels of a grid whose reads get the scheduler's timeout; larger grids get more
+TIMEOUT_PIXELS = 1024 * 1024
+
+
+def read_timeout(scheduler: Scheduler, grid: Grid) -> float:
+    """Seconds a read onto ``grid`` may run.
+
+    The item timeout, scaled in proportion beyond :data:`TIMEOUT_PIXELS` (a large export's
+    reads take longer than a tile's).
+    """
+    return scheduler.timeout * max(1.0, grid.width * grid.height / TIMEOUT_PIXELS)
+
+
 def quality_mosaic(
     items: Sequence[Item],
     expression: Expression,
@@ -100,105 +119,132 @@ def quality_mosaic(
         The image (bands = ``out_bands``; a pixel is masked where no item is a candidate or
         the winner's value of any output band is masked) and what was done.
     """
-    stats = MosaicStats(considered=len(items))
-    budget = budget or current_budget()
-    method = QualityMosaicMethod()
-    position = {item.id: i for i, item in enumerate(items)}
-
-    def skip(item: Item, reason: str) -> None:
-        stats.skipped[item.id] = reason
-
-    def phase1(item: Item) -> numpy.ma.MaskedArray | None:
-        arrays = reader.read(item, expression.bands, grid, opts)
-        return None if arrays is None else item_quality(arrays, expression)
-
-    method.upper_bound = quality_bound(items, expression, opts)
-    fed = [False] * len(items)
-    unfed = 0  # smallest position not fed yet
-    t0 = time.perf_counter()
-    for item, quality in scheduler.run(phase1, items, skip, budget):
-        stats.read += 1
-        i = position[item.id]
-        if quality is not None:
-            method.decide(quality, i)
-        fed[i] = True
-        while unfed < len(items) and fed[unfed]:
-            unfed += 1
-        # items are submitted in collection order, so every unread item comes after
-        # `unfed`; once each pixel holds the bound from an earlier item, none can win
-        method.note_pending(unfed if unfed < len(items) else None)
-        if method.is_done:
-            stats.exited_early = True
-            break
-    t1 = time.perf_counter()
-    stats.timings["quality"] = (t1 - t0) * 1000
-
+    mosaic = _Mosaic(items, expression, grid, opts, reader, scheduler, budget)
     files = physical(out_bands)
-    winner = method.winner
-    winners = [] if winner is None else [int(i) for i in numpy.unique(winner) if i != NO_WINNER]
-    stats.used = [items[i].id for i in winners]
-    if files and winners:
-
-        def phase2(item: Item) -> dict[str, numpy.ma.MaskedArray] | None:
-            return reader.read(item, files, grid, opts)
-
-        chosen = [items[i] for i in winners]
-        shape = (grid.height, grid.width)
-        for item, arrays in scheduler.run(phase2, chosen, skip, budget):
-            method.fill(stack(arrays or {}, files, shape), position[item.id])
-        # a winner whose read failed leaves its pixels masked (never filled from another)
-    stats.timings["bands"] = (time.perf_counter() - t1) * 1000
+    while True:
+        t0 = time.perf_counter()
+        method = mosaic.decide()
+        t1 = time.perf_counter()
+        lost = mosaic.fill(method, files)
+        t2 = time.perf_counter()
+        mosaic.clock("quality", t1 - t0)
+        mosaic.clock("bands", t2 - t1)
+        if not lost:  # else: decide again without the winners whose bands failed
+            break
+    stats = mosaic.stats
+    stats.used = [items[i].id for i in mosaic.winners(method)]
     return compose(out_bands, method, items, grid), stats
 
 
-@dataclass
-class PointSeries:
-    """Per-item values at a point and the winner."""
+class _Mosaic:
+    """The two passes of one mosaic, and the items left out so far (skipped ones)."""
 
-    winner: int | None
-    quality: list[float | None]
-    values: list[dict[str, float | None]]
-    skipped: dict[str, str]
+    def __init__(
+        self,
+        items: Sequence[Item],
+        expression: Expression,
+        grid: Grid,
+        opts: ReadOptions,
+        reader: ItemReader,
+        scheduler: Scheduler,
+        budget: Budget | None,
+    ) -> None:
+        self.items = items
+        self.expression = expression
+        self.grid = grid
+        self.opts = opts
+        self.reader = reader
+        self.scheduler = scheduler
+        self.budget = budget or current_budget()
+        self.timeout = read_timeout(scheduler, grid)
+        self.bound = quality_bound(items, expression, opts)
+        self.position = {item.id: i for i, item in enumerate(items)}
+        self.left_out: set[int] = set()
+        self.stats = MosaicStats(considered=len(items))
 
+    def clock(self, name: str, seconds: float) -> None:
+        timings = self.stats.timings
+        timings[name] = timings.get(name, 0.0) + seconds * 1000
 
-def point_series(
-    items: Sequence[Item],
-    expression: Expression,
-    out_bands: Sequence[str],
-    grid: PointGrid,
-    opts: ReadOptions,
-    reader: ItemReader,
-    scheduler: Scheduler,
-    budget: Budget | None = None,
-) -> PointSeries:
-    """Every item's quality and band values at one point, and the mosaic's winner there."""
-    files = physical(out_bands)
-    names = list(dict.fromkeys([*expression.bands, *files]))
-    quality: list[float | None] = [None] * len(items)
-    values: list[dict[str, float | None]] = [dict.fromkeys(files) for _ in items]
-    skipped: dict[str, str] = {}
-    position = {item.id: i for i, item in enumerate(items)}
-    method = QualityMosaicMethod()
+    def _read(self, job: Job) -> dict[str, numpy.ma.MaskedArray] | None:
+        return self.reader.read(job.item, job.names, self.grid, self.opts)
 
-    def read(item: Item) -> dict[str, numpy.ma.MaskedArray] | None:
-        return reader.read(item, names, grid, opts)
+    def _skip(self, job: Job, reason: str, parts: Assembly) -> None:
+        self.stats.skipped[job.item.id] = reason
+        i = self.position[job.item.id]
+        parts.fail(i)
+        self.left_out.add(i)
 
-    def skip(item: Item, reason: str) -> None:
-        skipped[item.id] = reason
+    def decide(self) -> QualityMosaicMethod:
+        """The quality pass: who wins each pixel, among the items not left out."""
+        items, names = self.items, list(self.expression.bands)
+        method = QualityMosaicMethod(upper_bound=self.bound)
+        done = [i in self.left_out for i in range(len(items))]
+        parts = Assembly()
 
-    for item, arrays in scheduler.run(read, items, skip, budget):
-        if arrays is None:
-            continue
-        i = position[item.id]
-        q = item_quality(arrays, expression)
-        if q is not None:
-            if not numpy.ma.getmaskarray(q)[0, 0] and numpy.isfinite(q.data[0, 0]):
-                quality[i] = float(q.data[0, 0])
-            method.decide(q, i)
-        for name in files:
-            if name in arrays and not numpy.ma.getmaskarray(arrays[name])[0, 0]:
-                values[i][name] = float(arrays[name].data[0, 0])
-    win = None
-    if method.winner is not None and method.winner[0, 0] != NO_WINNER:
-        win = int(method.winner[0, 0])
-    return PointSeries(winner=win, quality=quality, values=values, skipped=skipped)
+        def reachable(i: int) -> bool:
+            where = item_reach(items[i], names, self.grid, self.reader.extents)
+            return method.can_change(i, where)
+
+        def candidates() -> Iterator[Job]:
+            """Reads of the items that can still change a pixel, in collection order."""
+            for i, item in enumerate(items):
+                if done[i] or not reachable(i):
+                    done[i] = True
+                    continue
+                group = jobs(item, names)
+                parts.expect(i, len(group))
+                yield from group
+
+        def skip(job: Job, reason: str) -> None:
+            self._skip(job, reason, parts)
+            done[self.position[job.item.id]] = True
+
+        read = 0
+        # 2 remote reads at first, then one more per answer: doubles per round trip
+        runs = self.scheduler.run(self._read, candidates(), skip, self.budget, 2, self.timeout)
+        for job, arrays in runs:
+            i = self.position[job.item.id]
+            if not parts.add(i, arrays):
+                continue
+            bands = parts.take(i)
+            read += 1
+            quality = None if bands is None else item_quality(bands, self.expression)
+            if quality is not None:
+                method.decide(quality, i)
+            done[i] = True
+            # the first unread item that can change a pixel decides: usually at once
+            if all(done[k] or not reachable(k) for k in range(len(items))):
+                break
+        self.stats.read += read
+        self.stats.exited_early = read + len(self.left_out) < len(items)
+        return method
+
+    def winners(self, method: QualityMosaicMethod) -> list[int]:
+        """Positions of the items that won a pixel."""
+        if method.winner is None:
+            return []
+        return [int(i) for i in numpy.unique(method.winner) if i != NO_WINNER]
+
+    def fill(self, method: QualityMosaicMethod, files: Sequence[str]) -> set[int]:
+        """The bands pass: every winner's files at once; the winners whose read failed."""
+        winners = self.winners(method)
+        if not files or not winners:
+            return set()
+        shape = (self.grid.height, self.grid.width)
+        parts = Assembly()
+        reads: list[Job] = []
+        for i in winners:
+            group = jobs(self.items[i], files)
+            parts.expect(i, len(group))
+            reads += group
+
+        def skip(job: Job, reason: str) -> None:
+            self._skip(job, reason, parts)
+
+        runs = self.scheduler.run(self._read, reads, skip, self.budget, None, self.timeout)
+        for job, arrays in runs:
+            i = self.position[job.item.id]
+            if parts.add(i, arrays):
+                method.fill(stack(parts.take(i) or {}, files, shape), i)
+        return parts.failed

@@ -1,10 +1,20 @@
 """Scheduling reads: a bounded number in flight, results as they finish, faults skipped.
 
-The scheduler owns the read threads. ``threads`` reads run at once (the cores' share: a
-local read is CPU work, decompression and resampling); a read that has run for
-:data:`SLOW_AFTER` seconds is waiting on its file (a slow disk or server), so it gives its
-slot to the next read and goes on in one of ``spare`` extra threads. So one slow or stuck
-file never holds the threads that other requests' reads need.
+The unit is a :class:`Job`: some bands of one item, usually those stored in one file, so
+the files of one item are read at once too. The scheduler owns two pools of read threads:
+
+- local files: ``threads`` reads run at once (the cores' share: a local read is CPU work,
+  decompression and resampling), at most ``window`` per request;
+- remote files (``http(s)://``, ``s3://``, ``/vsi...``): a read mostly waits for the
+  network, so ``io_threads`` run at once, independent of the core count, and a request
+  puts many in flight: every round trip it waits for is one for all of them. A request
+  starts with ``start`` remote reads (when it may stop early, as the quality pass does)
+  and adds one per read done, so it doubles per round trip up to ``io_threads``.
+
+A read that has run for :data:`SLOW_AFTER` seconds is waiting on its file (a slow disk
+or server), so it gives its slot to the next read and goes on in one of ``spare`` extra
+threads. So one slow or stuck file never holds the threads that other requests' reads
+need.
 
 A read whose call raises an item fault (the file is missing, corrupt or unreadable) is
 reported and skipped; so is a read that has itself run for ``timeout`` seconds (time queued
@@ -28,8 +38,8 @@ from typing import Any, TypeVar
 from rasterio.errors import RasterioError
 from rio_tiler.errors import RioTilerError
 
-from tiler.catalog.models import Item
 from tiler.engine.budget import Budget, current_budget
+from tiler.engine.jobs import Job
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +81,10 @@ _QUEUED, _RUNNING, _WAITING, _DONE = range(4)
 class _Read:
     """One scheduled read: its state, when it started, a signal when it starts, its result."""
 
-    __slots__ = ("item", "fn", "started", "state", "dropped", "slow", "on_start", "result")
+    __slots__ = ("job", "fn", "started", "state", "dropped", "slow", "on_start", "result")
 
-    def __init__(self, item: Item, fn: Callable[[Item], Any]) -> None:
-        self.item = item
+    def __init__(self, job: Job, fn: Callable[[Job], Any]) -> None:
+        self.job = job
         self.fn = fn
         self.started: float | None = None
         self.state = _QUEUED
@@ -128,7 +138,7 @@ class _Dispatcher:
         read: _Read | None = first
         while read is not None:
             try:
-                read.result.set_result(read.fn(read.item))
+                read.result.set_result(read.fn(read.job))
             except BaseException as exc:  # handed to the request that waits for it
                 read.result.set_exception(exc)
             with self._lock:
@@ -154,10 +164,6 @@ class _Dispatcher:
             ready = self._ready()
         self._start(ready)
 
-    def drop(self, read: _Read) -> None:
-        """Drop a read that has not started (a running one goes on)."""
-        read.dropped = True
-
     def close(self) -> None:
         with self._lock:
             self._queue.clear()
@@ -165,10 +171,11 @@ class _Dispatcher:
 
 
 class Scheduler:
-    """Runs reads: ``threads`` at once, at most ``window`` per request.
+    """Runs reads: local ones ``threads`` at once, remote ones ``io_threads`` at once.
 
     Attributes:
-        window: reads in flight at once for one request (bounds its memory).
+        window: local reads in flight at once for one request (bounds its memory).
+        io_window: remote reads in flight at once for one request.
         timeout: seconds a read may run (its own time) before its item is skipped.
         slow_after: seconds after which a running read leaves its slot to others.
     """
@@ -180,108 +187,145 @@ class Scheduler:
         timeout: float = 30.0,
         spare: int | None = None,
         slow_after: float = SLOW_AFTER,
+        io_threads: int = 32,
     ) -> None:
         self.window = window or threads
+        self.io_window = window or io_threads
         self.timeout = timeout
         self.slow_after = slow_after
-        self._dispatcher = _Dispatcher(threads, 4 * threads if spare is None else spare)
+        self._local = _Dispatcher(threads, 4 * threads if spare is None else spare)
+        self._remote = _Dispatcher(io_threads, io_threads if spare is None else spare)
 
     def close(self) -> None:
         """Stop: queued reads are dropped, running ones finish in the background."""
-        self._dispatcher.close()
+        self._local.close()
+        self._remote.close()
+
+    def _dispatcher(self, read: _Read) -> _Dispatcher:
+        return self._remote if read.job.remote else self._local
 
     def run(
         self,
-        fn: Callable[[Item], T],
-        items: Iterable[Item],
-        on_error: Callable[[Item, str], None],
+        fn: Callable[[Job], T],
+        source: Iterable[Job],
+        on_error: Callable[[Job, str], None],
         budget: Budget | None = None,
-    ) -> Iterator[tuple[Item, T]]:
-        """Run ``fn`` over ``items``, at most :attr:`window` in flight; yield as they finish.
+        start: int | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[tuple[Job, T]]:
+        """Run ``fn`` over the jobs, a bounded number in flight; yield as they finish.
 
-        Items whose call raises one of :data:`ITEM_FAULTS`, or whose read runs longer than
-        :attr:`timeout` seconds, are reported to ``on_error`` (and logged) and skipped.
-        Stopping the iteration early drops what has not started.
+        ``source`` is consumed lazily, when a job may start, so a generator can leave out
+        jobs that earlier results made useless. Jobs whose call raises one of
+        :data:`ITEM_FAULTS`, or whose read runs longer than :attr:`timeout` seconds, are
+        reported to ``on_error`` (and logged) and skipped. Stopping the iteration early
+        drops what has not started.
+
+        Args:
+            fn: the read.
+            source: the jobs, in the order they should start.
+            on_error: told of each skipped job and why (no path or URL in the reason).
+            budget: the request's deadline and cancellation (default: the current one).
+            start: remote jobs in flight at first, one more per job done (None: all of
+                :attr:`io_window` at once).
+            timeout: seconds a read may run (default: :attr:`timeout`).
 
         Raises:
-            DeadlineExceeded: ``budget`` (default: the current request's) ran out.
+            DeadlineExceeded: ``budget`` ran out.
             RequestCancelled: ``budget`` was cancelled.
         """
         budget = budget or current_budget()
         pending: list[_Read] = []
         try:
-            yield from self._drain(fn, iter(items), pending, on_error, budget)
+            limit = self.timeout if timeout is None else timeout
+            yield from self._drain(fn, iter(source), pending, on_error, budget, start, limit)
         finally:  # the consumer stopped or the budget ran out: drop what has not started
             for read in pending:
-                self._dispatcher.drop(read)
+                read.dropped = True
 
     def _drain(
         self,
-        fn: Callable[[Item], T],
-        source: Iterator[Item],
+        fn: Callable[[Job], T],
+        source: Iterator[Job],
         pending: list[_Read],
-        on_error: Callable[[Item, str], None],
+        on_error: Callable[[Job, str], None],
         budget: Budget,
-    ) -> Iterator[tuple[Item, T]]:
-        exhausted = False
+        start: int | None,
+        timeout: float,
+    ) -> Iterator[tuple[Job, T]]:
+        held: Job | None = None
+        done = 0
         while True:
             budget.check()
-            while not exhausted and len(pending) < self.window:
-                try:
-                    item = next(source)
-                except StopIteration:
-                    exhausted = True
+            while True:
+                if held is None:
+                    held = next(source, None)
+                    if held is None:
+                        break
+                if held.remote:
+                    room = self.io_window if start is None else min(self.io_window, start + done)
+                else:
+                    room = self.window
+                if len(pending) >= room:
                     break
-                pending.append(_Read(item, fn))
-                self._dispatcher.submit(pending[-1])
+                pending.append(_Read(held, fn))
+                self._dispatcher(pending[-1]).submit(pending[-1])
+                held = None
             if not pending:
                 return
             signals: list[Future[Any]] = [budget.wake, *(r.result for r in pending)]
             signals += [r.on_start for r in pending if r.started is None]
-            wait(signals, timeout=self._due(pending, budget), return_when=FIRST_COMPLETED)
+            due = self._due(pending, budget, timeout)
+            wait(signals, timeout=due, return_when=FIRST_COMPLETED)
             for read in [r for r in pending if r.result.done()]:
                 pending.remove(read)
+                done += 1
                 try:
                     result: T = read.result.result()
                 except ITEM_FAULTS as exc:
-                    logger.warning("item %s skipped: %s: %s", read.item.id, type(exc).__name__, exc)
-                    on_error(read.item, fault_reason(exc))
+                    logger.warning(
+                        "item %s skipped: %s: %s", read.job.item.id, type(exc).__name__, exc
+                    )
+                    on_error(read.job, fault_reason(exc))
                     continue
-                yield read.item, result
-            self._watch(pending, on_error)
+                yield read.job, result
+            self._watch(pending, on_error, timeout)
 
-    def _due(self, pending: list[_Read], budget: Budget) -> float | None:
+    def _due(self, pending: list[_Read], budget: Budget, timeout: float) -> float | None:
         """Seconds until the next deadline, slow mark or read timeout (None: none)."""
         due = budget.remaining()
         now = time.monotonic()
         for read in pending:
             if read.started is None:
                 continue
-            at = read.started + self.timeout
+            at = read.started + timeout
             if not read.slow:
                 at = min(at, read.started + self.slow_after)
             due = at - now if due is None else min(due, at - now)
         return None if due is None else max(due, 0.0)
 
-    def _watch(self, pending: list[_Read], on_error: Callable[[Item, str], None]) -> None:
+    def _watch(
+        self, pending: list[_Read], on_error: Callable[[Job, str], None], timeout: float
+    ) -> None:
         """Slow reads leave their slots; reads past the timeout are given up."""
         now = time.monotonic()
         for read in list(pending):
             if read.started is None or read.result.done():
                 continue
             ran = now - read.started
-            if ran >= self.timeout:
+            if ran >= timeout:
                 pending.remove(read)
-                self._dispatcher.leave(read)
-                hrefs = sorted({b.href for b in read.item.bands.values()})
+                self._dispatcher(read).leave(read)
                 logger.warning(
                     "item %s skipped: timed out, its read ran %g s without an answer "
                     "(TILER_ITEM_TIMEOUT); its files: %s",
-                    read.item.id,
+                    read.job.item.id,
                     round(ran, 1),
-                    ", ".join(hrefs),
+                    ", ".join(
+                        read.job.hrefs or sorted({b.href for b in read.job.item.bands.values()})
+                    ),
                 )
-                on_error(read.item, f"timed out after {self.timeout:g} s")
+                on_error(read.job, f"timed out after {timeout:g} s")
             elif ran >= self.slow_after and not read.slow:
                 read.slow = True
-                self._dispatcher.leave(read)
+                self._dispatcher(read).leave(read)

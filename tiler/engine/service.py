@@ -19,18 +19,26 @@ from tiler.engine.budget import Budget
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
 from tiler.engine.io import DatasetCache, ItemReader, ReadOptions, StallGuard
-from tiler.engine.mosaic import MosaicStats, PointSeries, point_series, quality_mosaic
+from tiler.engine.mosaic import MosaicStats, quality_mosaic
+from tiler.engine.point import PointSeries, point_series
 from tiler.engine.schedule import Scheduler
+
+#: a file whose read has run this many item timeouts is not answering (exports' reads of
+#: large grids may legitimately run longer than one timeout)
+STALL_FACTOR = 4
 
 
 class Engine:
     """Quality mosaics over catalogues.
 
     Args:
-        read_threads: reads running at once (and one request's window); reads waiting on a
-            slow file leave their place to others (:mod:`tiler.engine.schedule`).
-        item_timeout: seconds one read may run before its item is skipped; new reads of a
-            file whose read has run longer are skipped at once.
+        read_threads: reads of local files running at once (and one request's window);
+            reads waiting on a slow file leave their place to others
+            (:mod:`tiler.engine.schedule`).
+        io_threads: reads of remote files running at once.
+        item_timeout: seconds one read may run before its item is skipped (scaled up for
+            grids larger than 1024 x 1024); new reads of a file whose read has run
+            :data:`STALL_FACTOR` times longer are skipped at once.
         max_items: a request selecting more items gets
             :class:`~tiler.catalog.base.TooManyItems`.
         open_datasets: open datasets kept (all threads together).
@@ -39,14 +47,15 @@ class Engine:
     def __init__(
         self,
         read_threads: int = 8,
-        item_timeout: float = 30.0,
+        item_timeout: float = 5.0,
         max_items: int = 500,
         open_datasets: int = 64,
+        io_threads: int = 32,
     ) -> None:
         self.max_items = max_items
         self.datasets = DatasetCache(open_datasets)
-        self.reader = ItemReader(self.datasets, guard=StallGuard(item_timeout))
-        self.scheduler = Scheduler(read_threads, timeout=item_timeout)
+        self.reader = ItemReader(self.datasets, guard=StallGuard(STALL_FACTOR * item_timeout))
+        self.scheduler = Scheduler(read_threads, timeout=item_timeout, io_threads=io_threads)
 
     def close(self) -> None:
         """Stop the reads and close the open datasets."""
