@@ -20,7 +20,8 @@ from shapely.geometry import box
 from tiler.catalog.models import Band, Item
 from tiler.engine.budget import Budget, DeadlineExceeded, RequestCancelled, budget_scope
 from tiler.engine.io import DatasetCache, FileNotAnswering, StallGuard
-from tiler.engine.schedule import Job, Scheduler, fault_reason
+from tiler.engine.jobs import Job, jobs
+from tiler.engine.schedule import Scheduler, fault_reason
 
 WAIT = 20  # seconds an event wait may take before a test fails (never reached when right)
 
@@ -249,3 +250,90 @@ def test_open_datasets_are_bounded_for_all_threads_and_never_shared(tmp_path):
     assert a.closed and b.closed
     cache.close()
     assert len(cache) == 0
+
+
+def _remote(name: str) -> Item:
+    return _item(name, f"http://127.0.0.1:9/{name}.tif")
+
+
+def test_remote_reads_wait_together_whatever_the_local_threads():
+    """Eight remote reads that each wait for all the others (one round trip for all)
+    complete with one local thread: they run in the I/O pool, all at once."""
+    scheduler = Scheduler(threads=1, io_threads=8, timeout=60)
+    barrier = threading.Barrier(8, timeout=WAIT)
+
+    def read(item):
+        barrier.wait()
+        return item.id
+
+    try:
+        out, skipped = _collect(scheduler, read, [_remote(f"r{k}") for k in range(8)])
+    finally:
+        scheduler.close()
+    assert sorted(i for i, _ in out) == [f"r{k}" for k in range(8)] and skipped == {}
+
+
+def test_a_pass_that_may_stop_early_starts_with_two_remote_reads_and_doubles():
+    scheduler = Scheduler(threads=1, io_threads=16, timeout=60)
+    lock = threading.Lock()
+    running: list[str] = []
+    rounds: list[list[str]] = []
+    release = {f"r{k}": threading.Event() for k in range(7)}
+
+    def read(job):
+        with lock:
+            running.append(job.item.id)
+        assert release[job.item.id].wait(WAIT)
+        return job.item.id
+
+    def until(count):
+        for _ in range(2000):
+            with lock:
+                if len(running) >= count:
+                    return list(running)
+            threading.Event().wait(0.005)
+        raise AssertionError(f"{count} reads never started: {running}")
+
+    jobs = [Job(_remote(f"r{k}"), ("b",)) for k in range(7)]
+    results = []
+    t = threading.Thread(
+        target=lambda: results.extend(scheduler.run(read, jobs, lambda j, w: None, None, 2))
+    )
+    t.start()
+    try:
+        rounds.append(until(2))
+        threading.Event().wait(0.05)
+        assert len(running) == 2  # not more before an answer
+        for k in range(2):  # the first round trip ends: room for 2 + 2, so 4 more start
+            release[f"r{k}"].set()
+        rounds.append(until(6))
+        threading.Event().wait(0.05)
+        assert len(running) == 6
+        for ev in release.values():
+            ev.set()
+        t.join(WAIT)
+    finally:
+        for ev in release.values():
+            ev.set()
+        scheduler.close()
+    assert rounds[0] == ["r0", "r1"] and sorted(rounds[1]) == [f"r{k}" for k in range(6)]
+    assert len(results) == 7
+
+
+def test_an_items_files_are_separate_jobs():
+    item = Item(
+        id="x",
+        datetime=dt.datetime(2020, 7, 1, tzinfo=dt.UTC),
+        geometry=box(0, 0, 1, 1),
+        properties={},
+        bands={
+            "a": Band(name="a", href="s3://b/a.tif"),
+            "b": Band(name="b", href="s3://b/b.tif"),
+            "c": Band(name="c", href="s3://b/a.tif", bidx=2),
+        },
+    )
+    assert jobs(item, ["a", "b", "c"]) == [Job(item, ("a", "c")), Job(item, ("b",))]
+    assert jobs(item, ["b"]) == [Job(item, ("b",))]
+    assert jobs(item, ["missing"]) == [Job(item, ("missing",))]
+    assert all(j.remote for j in jobs(item, ["a", "b"]))
+    assert not Job(_item("local", "/data/x.tif"), ("b",)).remote

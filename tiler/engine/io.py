@@ -275,7 +275,7 @@ class ItemReader:
                     self.datasets.open(href) as ds,
                     Reader(href, dataset=ds, **options) as src,
                 ):
-                    self.extents.learn(href, ds.crs, ds.bounds)
+                    self.extents.learn(href, ds.crs, ds.transform, ds.width, ds.height)
                     array = grid.read(src, [b.bidx for b in bands], **extra)
             except _OUTSIDE:
                 return None

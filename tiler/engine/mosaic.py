@@ -22,7 +22,7 @@ from rio_tiler.models import ImageData
 from tiler.catalog.models import Item
 from tiler.engine.budget import Budget, current_budget
 from tiler.engine.expression import Expression
-from tiler.engine.extents import item_reach
+from tiler.engine.extents import Raster, item_reach
 from tiler.engine.grids import Grid
 from tiler.engine.io import ItemReader, ReadOptions
 from tiler.engine.jobs import Assembly, Job, jobs
@@ -181,10 +181,17 @@ class _Mosaic:
         method = QualityMosaicMethod(upper_bound=self.bound)
         done = [i in self.left_out for i in range(len(items))]
         parts = Assembly()
+        rasters: dict[Raster, numpy.ndarray | None] = {}
+        reaches: dict[int, numpy.ndarray | None] = {}
+        extents, options = self.reader.extents, self.opts.kwargs()
 
         def reachable(i: int) -> bool:
-            where = item_reach(items[i], names, self.grid, self.reader.extents)
-            return method.can_change(i, where)
+            if not method.can_change(i):
+                return False
+            if i not in reaches:
+                reaches[i] = item_reach(items[i], names, self.grid, extents, options, rasters)
+            where = reaches[i]
+            return where is None or method.can_change(i, where)
 
         def candidates() -> Iterator[Job]:
             """Reads of the items that can still change a pixel, in collection order."""
