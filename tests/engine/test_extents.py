@@ -14,6 +14,7 @@ import pytest
 from conftest import CRS, ORIGIN, RES, WMQ, stac_item, write_cog, write_collection
 from rasterio.crs import CRS as RioCRS
 from rasterio.transform import from_origin
+from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
 
 from tiler.catalog.loaders import load_collection
@@ -161,3 +162,25 @@ def test_an_edge_tile_stops_early_once_extents_are_known(
         for i in range(len(out)):
             numpy.testing.assert_array_equal(img.array.data[i][valid], data[i][valid])
     assert valid.any() and not valid.all()
+
+
+@pytest.mark.parametrize("zoom", [11, 12, 13, 14])
+def test_reach_equals_the_filled_pixels_when_overviews_are_read(tmp_path, zoom):
+    """A 1024 px COG with overviews, no nodata: at low zooms rio-tiler reads an overview;
+    the pixels it fills at the raster's edges are still exactly the reach."""
+    path = tmp_path / "big.tif"
+    transform = from_origin(*ORIGIN, RES, RES)
+    write_cog(path, numpy.ones((1024, 1024), "uint8"), transform=transform, crs=CRS)
+    raster = Raster(RioCRS.from_user_input(CRS), transform, 1024, 1024)
+    with Reader(str(path), tms=WMQ) as src:
+        w, s, e, n = transform_bounds(CRS, "EPSG:4326", *src.bounds, densify_pts=21)
+        checked = 0
+        for t in WMQ.tiles(w, s, e, n, [zoom]):
+            tw, ts, te, tn = WMQ.bounds(t)
+            if tw < w < te or tw < e < te or ts < s < tn or ts < n < tn:  # across an edge
+                filled = ~src.tile(t.x, t.y, t.z).array.mask[0]
+                where = reach(TileGrid(WMQ, t.x, t.y, t.z), raster, {})
+                where = numpy.ones_like(filled) if where is None else where
+                numpy.testing.assert_array_equal(where, filled)
+                checked += 1
+    assert checked >= 3

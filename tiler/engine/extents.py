@@ -48,13 +48,26 @@ class Raster:
     height: int
 
     def vrt(self) -> bytes:
-        """A VRT with this georeferencing and no source: every pixel valid."""
+        """A VRT with this georeferencing and no source: every pixel valid.
+
+        It has virtual overviews, so rio-tiler reads it as it reads a COG.
+        """
         gt = ", ".join(repr(v) for v in self.transform.to_gdal())
         return (
             f'<VRTDataset rasterXSize="{self.width}" rasterYSize="{self.height}">'
             f"<SRS>{self.crs.to_wkt()}</SRS><GeoTransform>{gt}</GeoTransform>"
-            '<VRTRasterBand dataType="Byte" band="1"/></VRTDataset>'
+            '<VRTRasterBand dataType="Byte" band="1"/>'
+            f"<OverviewList>{' '.join(str(f) for f in self.overview_factors())}</OverviewList>"
+            "</VRTDataset>"
         ).encode()
+
+    def overview_factors(self) -> list[int]:
+        """Virtual overview factors down to 256 pixels (as a COG's internal overviews)."""
+        factors, f = [], 2
+        while max(self.width, self.height) // f >= 256:
+            factors.append(f)
+            f *= 2
+        return factors or [2]
 
 
 class ExtentCache:

@@ -24,10 +24,14 @@ def is_remote(href: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One read: bands ``names`` of ``item`` (those of one file, see :func:`jobs`)."""
+    """One read: bands ``names`` of ``item`` (those of one file, see :func:`jobs`).
+
+    ``tag`` says what the read is for (the caller's label, e.g. which pass).
+    """
 
     item: Item
     names: tuple[str, ...]
+    tag: str = ""
 
     @property
     def hrefs(self) -> list[str]:
@@ -41,7 +45,7 @@ class Job:
         return any(is_remote(h) for h in self.hrefs)
 
 
-def jobs(item: Item, names: Sequence[str]) -> list[Job]:
+def jobs(item: Item, names: Sequence[str], tag: str = "") -> list[Job]:
     """The reads of bands ``names`` of ``item``: one per file (one job if it has none)."""
     by_file: dict[str, list[str]] = {}
     for name in names:
@@ -49,8 +53,8 @@ def jobs(item: Item, names: Sequence[str]) -> list[Job]:
         if band is not None:
             by_file.setdefault(band.href, []).append(name)
     if len(by_file) <= 1:
-        return [Job(item, tuple(names))]
-    return [Job(item, tuple(group)) for group in by_file.values()]
+        return [Job(item, tuple(names), tag)]
+    return [Job(item, tuple(group), tag) for group in by_file.values()]
 
 
 class Assembly:
@@ -65,9 +69,11 @@ class Assembly:
         self._arrays: dict[int, dict[str, numpy.ma.MaskedArray]] = {}
         self._outside: set[int] = set()
         self.failed: set[int] = set()
+        self.expected: set[int] = set()
 
     def expect(self, index: int, count: int) -> None:
         """Item ``index`` is read by ``count`` jobs."""
+        self.expected.add(index)
         self._left[index] = count
         self._arrays[index] = {}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -79,6 +80,9 @@ def quality_bound(items: Sequence[Item], expression: Expression, opts: ReadOptio
     return expression.upper_bound(ranges)
 
 
+#: the tags of the two passes' reads
+QUALITY_PASS, BANDS_PASS = "quality", "bands"
+
 #: pixels of a grid whose reads get the scheduler's timeout; larger grids get more
 TIMEOUT_PIXELS = 1024 * 1024
 
@@ -122,18 +126,46 @@ def quality_mosaic(
     mosaic = _Mosaic(items, expression, grid, opts, reader, scheduler, budget)
     files = physical(out_bands)
     while True:
-        t0 = time.perf_counter()
-        method = mosaic.decide()
-        t1 = time.perf_counter()
-        lost = mosaic.fill(method, files)
-        t2 = time.perf_counter()
-        mosaic.clock("quality", t1 - t0)
-        mosaic.clock("bands", t2 - t1)
+        method, lost = mosaic.run(files)
         if not lost:  # else: decide again without the winners whose bands failed
             break
     stats = mosaic.stats
-    stats.used = [items[i].id for i in mosaic.winners(method)]
+    stats.used = [items[i].id for i in _winners(method)]
     return compose(out_bands, method, items, grid), stats
+
+
+def _winners(method: QualityMosaicMethod, where: numpy.ndarray | None = None) -> list[int]:
+    """Positions of the items that win a pixel (within ``where``)."""
+    if method.winner is None:
+        return []
+    won = method.winner if where is None else method.winner[where]
+    return [int(i) for i in numpy.unique(won) if i != NO_WINNER]
+
+
+#: an item whose eo:cloud_cover is at least this is not worth a guess
+GUESS_CLOUD_COVER = 80.0
+
+
+def _promising(item: Item) -> bool:
+    """Whether to read an item's bands before knowing it wins.
+
+    Only the first candidate's, over the network: unless it says it is (nearly) all cloud.
+    """
+    cover = item.properties.get("eo:cloud_cover")
+    return not isinstance(cover, int | float) or cover < GUESS_CLOUD_COVER
+
+
+def _certain(method: QualityMosaicMethod, unread: int) -> numpy.ndarray | None:
+    """Pixels whose winner is final.
+
+    They hold the bound from an item before ``unread`` (the first item not read yet),
+    which no later item can take.
+    """
+    if method.upper_bound is None or method.best is None or method.winner is None:
+        return None
+    final: numpy.ndarray = (method.best >= method.upper_bound) & (method.winner < unread)
+    final &= method.winner != NO_WINNER
+    return final
 
 
 class _Mosaic:
@@ -175,15 +207,27 @@ class _Mosaic:
         parts.fail(i)
         self.left_out.add(i)
 
-    def decide(self) -> QualityMosaicMethod:
-        """The quality pass: who wins each pixel, among the items not left out."""
+    def run(self, files: Sequence[str]) -> tuple[QualityMosaicMethod, set[int]]:
+        """Both passes as one stream of reads; the method and the winners whose bands failed.
+
+        Quality reads go in collection order (2 remote ones at first, one more per answer);
+        as soon as an item is certain to win a pixel (:func:`_certain`) its bands are read
+        too, so the band reads of clear winners overlap the rest of the quality pass. Once
+        no unread item can change a pixel, the quality reads still pending are dropped and
+        the bands of the other winners are read, all at once.
+        """
         items, names = self.items, list(self.expression.bands)
         method = QualityMosaicMethod(upper_bound=self.bound)
         done = [i in self.left_out for i in range(len(items))]
-        parts = Assembly()
+        qualities, bands_of = Assembly(), Assembly()
+        bands: dict[int, dict[str, numpy.ma.MaskedArray]] = {}
+        urgent: deque[Job] = deque()
         rasters: dict[Raster, numpy.ndarray | None] = {}
         reaches: dict[int, numpy.ndarray | None] = {}
         extents, options = self.reader.extents, self.opts.kwargs()
+        deciding = [True]
+        final: set[int] = set()  # the winners, once decided
+        t0 = time.perf_counter()
 
         def reachable(i: int) -> bool:
             if not method.can_change(i):
@@ -195,63 +239,101 @@ class _Mosaic:
 
         def candidates() -> Iterator[Job]:
             """Reads of the items that can still change a pixel, in collection order."""
+            guess = True
             for i, item in enumerate(items):
+                if not deciding[0]:
+                    return
                 if done[i] or not reachable(i):
                     done[i] = True
                     continue
-                group = jobs(item, names)
-                parts.expect(i, len(group))
+                group = jobs(item, names, QUALITY_PASS)
+                qualities.expect(i, len(group))
+                if guess and group[0].remote and _promising(item):
+                    guess = False  # one round trip saved if it wins somewhere, as it mostly does
+                    want_bands([i])
                 yield from group
 
+        def want_bands(winners: Sequence[int]) -> None:
+            for i in winners:
+                if files and i not in bands_of.expected:
+                    group = jobs(items[i], files, BANDS_PASS)
+                    bands_of.expect(i, len(group))
+                    urgent.extend(group)
+
+        def settle() -> None:
+            """After an item is decided: read the certain winners; end when all is decided."""
+            if not deciding[0]:
+                return
+            # the first unread item that can change a pixel decides: usually at once
+            if all(done[k] or not reachable(k) for k in range(len(items))):
+                deciding[0] = False
+                self.clock("quality", time.perf_counter() - t0)
+                final.update(_winners(method))
+                want_bands(sorted(final))
+                return
+            unread = next((k for k in range(len(items)) if not done[k]), len(items))
+            certain = _certain(method, unread)
+            if certain is not None and certain.any():
+                want_bands(_winners(method, certain))
+
         def skip(job: Job, reason: str) -> None:
-            self._skip(job, reason, parts)
-            done[self.position[job.item.id]] = True
+            i = self.position[job.item.id]
+            self.stats.skipped[job.item.id] = reason
+            self.left_out.add(i)
+            if job.tag == BANDS_PASS:
+                bands_of.fail(i)
+            elif qualities.fail(i):
+                done[i] = True
+                settle()
 
         read = 0
-        # 2 remote reads at first, then one more per answer: doubles per round trip
-        runs = self.scheduler.run(self._read, candidates(), skip, self.budget, 2, self.timeout)
+        runs = self.scheduler.run(
+            self._read,
+            candidates(),
+            skip,
+            self.budget,
+            start=2,
+            timeout=self.timeout,
+            urgent=urgent,
+            drop=lambda job: (
+                not deciding[0]
+                and (job.tag == QUALITY_PASS or self.position[job.item.id] not in final)
+            ),
+        )
         for job, arrays in runs:
             i = self.position[job.item.id]
-            if not parts.add(i, arrays):
+            if job.tag == BANDS_PASS:
+                if bands_of.add(i, arrays):
+                    bands[i] = bands_of.take(i) or {}
                 continue
-            bands = parts.take(i)
+            if not deciding[0] or not qualities.add(i, arrays):
+                continue
+            got = qualities.take(i)
             read += 1
-            quality = None if bands is None else item_quality(bands, self.expression)
+            quality = None if got is None else item_quality(got, self.expression)
             if quality is not None:
                 method.decide(quality, i)
             done[i] = True
-            # the first unread item that can change a pixel decides: usually at once
-            if all(done[k] or not reachable(k) for k in range(len(items))):
-                break
+            settle()
+        if deciding[0]:  # every quality read ended in a fault, or there were none
+            deciding[0] = False
+            self.clock("quality", time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        winners = _winners(method)
+        missing = [i for i in winners if i not in bands_of.expected]
+        if files and missing:  # decided at the very end: read their bands now
+            want_bands(missing)
+            for job, arrays in self.scheduler.run(
+                self._read, [], skip, self.budget, None, self.timeout, urgent
+            ):
+                i = self.position[job.item.id]
+                if bands_of.add(i, arrays):
+                    bands[i] = bands_of.take(i) or {}
+        shape = (self.grid.height, self.grid.width)
+        for i in winners:
+            if i in bands:
+                method.fill(stack(bands[i], files, shape), i)
+        self.clock("bands", time.perf_counter() - t1)
         self.stats.read += read
         self.stats.exited_early = read + len(self.left_out) < len(items)
-        return method
-
-    def winners(self, method: QualityMosaicMethod) -> list[int]:
-        """Positions of the items that won a pixel."""
-        if method.winner is None:
-            return []
-        return [int(i) for i in numpy.unique(method.winner) if i != NO_WINNER]
-
-    def fill(self, method: QualityMosaicMethod, files: Sequence[str]) -> set[int]:
-        """The bands pass: every winner's files at once; the winners whose read failed."""
-        winners = self.winners(method)
-        if not files or not winners:
-            return set()
-        shape = (self.grid.height, self.grid.width)
-        parts = Assembly()
-        reads: list[Job] = []
-        for i in winners:
-            group = jobs(self.items[i], files)
-            parts.expect(i, len(group))
-            reads += group
-
-        def skip(job: Job, reason: str) -> None:
-            self._skip(job, reason, parts)
-
-        runs = self.scheduler.run(self._read, reads, skip, self.budget, None, self.timeout)
-        for job, arrays in runs:
-            i = self.position[job.item.id]
-            if parts.add(i, arrays):
-                method.fill(stack(parts.take(i) or {}, files, shape), i)
-        return parts.failed
+        return method, bands_of.failed & set(winners)

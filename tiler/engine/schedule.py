@@ -81,11 +81,22 @@ _QUEUED, _RUNNING, _WAITING, _DONE = range(4)
 class _Read:
     """One scheduled read: its state, when it started, a signal when it starts, its result."""
 
-    __slots__ = ("job", "fn", "started", "state", "dropped", "slow", "on_start", "result")
+    __slots__ = (
+        "job",
+        "fn",
+        "urgent",
+        "started",
+        "state",
+        "dropped",
+        "slow",
+        "on_start",
+        "result",
+    )
 
-    def __init__(self, job: Job, fn: Callable[[Job], Any]) -> None:
+    def __init__(self, job: Job, fn: Callable[[Job], Any], urgent: bool = False) -> None:
         self.job = job
         self.fn = fn
+        self.urgent = urgent
         self.started: float | None = None
         self.state = _QUEUED
         self.dropped = False
@@ -212,11 +223,15 @@ class Scheduler:
         budget: Budget | None = None,
         start: int | None = None,
         timeout: float | None = None,
+        urgent: deque[Job] | None = None,
+        drop: Callable[[Job], bool] | None = None,
     ) -> Iterator[tuple[Job, T]]:
         """Run ``fn`` over the jobs, a bounded number in flight; yield as they finish.
 
         ``source`` is consumed lazily, when a job may start, so a generator can leave out
-        jobs that earlier results made useless. Jobs whose call raises one of
+        jobs that earlier results made useless. Jobs the consumer appends to ``urgent``
+        start at once, beyond the window; jobs for which ``drop`` says True are given up
+        (their results never come). Jobs whose call raises one of
         :data:`ITEM_FAULTS`, or whose read runs longer than :attr:`timeout` seconds, are
         reported to ``on_error`` (and logged) and skipped. Stopping the iteration early
         drops what has not started.
@@ -229,6 +244,8 @@ class Scheduler:
             start: remote jobs in flight at first, one more per job done (None: all of
                 :attr:`io_window` at once).
             timeout: seconds a read may run (default: :attr:`timeout`).
+            urgent: jobs to start at once (the consumer may add to it while iterating).
+            drop: which pending jobs are no longer wanted (asked after each answer).
 
         Raises:
             DeadlineExceeded: ``budget`` ran out.
@@ -238,7 +255,8 @@ class Scheduler:
         pending: list[_Read] = []
         try:
             limit = self.timeout if timeout is None else timeout
-            yield from self._drain(fn, iter(source), pending, on_error, budget, start, limit)
+            extra = (urgent if urgent is not None else deque(), drop)
+            yield from self._drain(fn, iter(source), pending, on_error, budget, start, limit, extra)
         finally:  # the consumer stopped or the budget ran out: drop what has not started
             for read in pending:
                 read.dropped = True
@@ -252,11 +270,20 @@ class Scheduler:
         budget: Budget,
         start: int | None,
         timeout: float,
+        extra: tuple[deque[Job], Callable[[Job], bool] | None],
     ) -> Iterator[tuple[Job, T]]:
+        urgent, drop = extra
         held: Job | None = None
         done = 0
         while True:
             budget.check()
+            if drop is not None:
+                for read in [r for r in pending if drop(r.job)]:
+                    pending.remove(read)
+                    read.dropped = True
+            while urgent:
+                pending.append(_Read(urgent.popleft(), fn, urgent=True))
+                self._dispatcher(pending[-1]).submit(pending[-1])
             while True:
                 if held is None:
                     held = next(source, None)
@@ -266,12 +293,14 @@ class Scheduler:
                     room = self.io_window if start is None else min(self.io_window, start + done)
                 else:
                     room = self.window
-                if len(pending) >= room:
+                if sum(not r.urgent for r in pending) >= room:
                     break
                 pending.append(_Read(held, fn))
                 self._dispatcher(pending[-1]).submit(pending[-1])
                 held = None
             if not pending:
+                if urgent:
+                    continue
                 return
             signals: list[Future[Any]] = [budget.wake, *(r.result for r in pending)]
             signals += [r.on_start for r in pending if r.started is None]
