@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import deque
 from pathlib import Path
 
 import numpy
@@ -337,3 +338,45 @@ def test_an_items_files_are_separate_jobs():
     assert jobs(item, ["missing"]) == [Job(item, ("missing",))]
     assert all(j.remote for j in jobs(item, ["a", "b"]))
     assert not Job(_item("local", "/data/x.tif"), ("b",)).remote
+
+
+def test_urgent_jobs_start_beyond_the_window_and_dropped_ones_never_answer():
+    """One local read slot in the window: a job the consumer marks urgent starts at once
+    beside it; a job it no longer wants is dropped and its result never comes."""
+    scheduler = Scheduler(threads=2, window=1, timeout=60)
+    release = threading.Event()
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def read(job):
+        with lock:
+            started.append(job.item.id)
+        if job.item.id == "slow":
+            assert release.wait(WAIT)
+        return job.item.id
+
+    urgent: deque = deque()
+    unwanted: set[str] = set()
+    queue = [Job(_item("first"), ("b",)), Job(_item("slow"), ("b",))]
+    queue += [Job(_item("never"), ("b",))]
+    got = []
+    try:
+        for job, result in scheduler.run(
+            read,
+            queue,
+            lambda j, w: None,
+            None,
+            urgent=urgent,
+            drop=lambda j: j.item.id in unwanted,
+        ):
+            got.append(result)
+            if result == "first":  # the window holds "slow" next; "extra" goes beside it
+                urgent.append(Job(_item("extra"), ("b",)))
+            if result == "extra":
+                unwanted.add("slow")  # "slow" is running: dropped, its answer ignored
+                release.set()
+    finally:
+        release.set()
+        scheduler.close()
+    assert got[:2] == ["first", "extra"] and "slow" not in got
+    assert "never" in got  # the window's next job started once "slow" was dropped

@@ -276,13 +276,17 @@ class _Mosaic:
             if certain is not None and certain.any():
                 want_bands(_winners(method, certain))
 
+        band_faults: dict[int, str] = {}
+
         def skip(job: Job, reason: str) -> None:
             i = self.position[job.item.id]
+            if job.tag == BANDS_PASS:  # reported below if the item wins a pixel
+                bands_of.fail(i)
+                band_faults[i] = reason
+                return
             self.stats.skipped[job.item.id] = reason
             self.left_out.add(i)
-            if job.tag == BANDS_PASS:
-                bands_of.fail(i)
-            elif qualities.fail(i):
+            if qualities.fail(i):
                 done[i] = True
                 settle()
 
@@ -334,6 +338,10 @@ class _Mosaic:
             if i in bands:
                 method.fill(stack(bands[i], files, shape), i)
         self.clock("bands", time.perf_counter() - t1)
+        lost = bands_of.failed & set(winners)
+        for i in lost:  # left out: its pixels are decided again among the others
+            self.stats.skipped[items[i].id] = band_faults[i]
+            self.left_out.add(i)
         self.stats.read += read
         self.stats.exited_early = read + len(self.left_out) < len(items)
-        return method, bands_of.failed & set(winners)
+        return method, lost
