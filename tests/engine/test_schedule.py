@@ -361,7 +361,7 @@ def test_urgent_jobs_start_beyond_the_window_and_dropped_ones_never_answer():
     queue += [Job(_item("never"), ("b",))]
     got = []
     try:
-        for job, result in scheduler.run(
+        for _job, result in scheduler.run(
             read,
             queue,
             lambda j, w: None,
