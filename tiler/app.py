@@ -3,9 +3,9 @@
 ``create_app`` has no process-wide side effects. A server process starts through
 :func:`serve_app` (what ``tiler serve`` and ``uvicorn tiler.app:serve_app --factory``
 run, in every worker), which also configures logging (uvicorn workers have none for the
-application), malloc and GDAL's defaults for COGs, and loads the catalogues with Python's
-cyclic garbage collector paused, then freezes them. In front of the routes:
-:class:`~tiler.api.head.HeadAsGet` (HEAD answered like GET), gzip, CORS,
+application; a repeated Python warning is logged once), malloc and GDAL's defaults for COGs,
+and loads the catalogues with Python's cyclic garbage collector paused, then freezes them.
+In front of the routes: :class:`~tiler.api.head.HeadAsGet` (HEAD answered like GET), gzip, CORS,
 :class:`~tiler.api.body.BodyLimit` (request bodies bounded) and
 :class:`~tiler.api.admission.Admission` (work in flight bounded, identical requests
 shared, deadlines, disconnects).
@@ -188,6 +188,37 @@ def configure_logging(level: str = "INFO") -> None:
         )
 
 
+class _FirstOnly(logging.Filter):
+    """Lets each distinct message through once (up to ``limit`` distinct ones remembered)."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        super().__init__()
+        self.limit = limit
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        if len(self.seen) < self.limit:
+            self.seen.add(message)
+        return True
+
+
+def configure_warnings() -> None:
+    """Log Python warnings (``py.warnings``) once per distinct warning and source line.
+
+    Libraries warn per dataset opened (rio-tiler's ``NoOverviewWarning``), and any
+    ``warnings.catch_warnings()`` (rio-tiler and this package use it per tile rendered)
+    resets Python's memory of what was shown, so the same warning went to stderr again and
+    again (thousands of lines per 10,000 tiles); now it is logged the first time only.
+    """
+    logging.captureWarnings(True)
+    log = logging.getLogger("py.warnings")
+    if not any(isinstance(f, _FirstOnly) for f in log.filters):
+        log.addFilter(_FirstOnly())
+
+
 def configure_gdal() -> None:
     """Set :data:`~tiler.engine.io.GDAL_DEFAULTS` where the environment has no value.
 
@@ -243,6 +274,7 @@ def serve_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    configure_warnings()
     configure_malloc()
     configure_gdal()
     with paused_gc():

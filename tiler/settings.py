@@ -90,9 +90,11 @@ class Settings(BaseSettings):
         default=1024, ge=64, description="Largest tile edge in pixels (tilesize x scale)."
     )
     max_export_pixels: int = Field(
-        default=4096 * 4096,
+        default=2048 * 2048,
         ge=1,
-        description="Largest export (width x height) in pixels.",
+        description="Largest export (width x height) in pixels. An export holds ~80 bytes "
+        "per pixel while it is computed (2048 x 2048: ~320 MB; 4096 x 4096: ~1.3 GB and "
+        "16 s or more on 2 cores), so a worker may need TILER_MAX_IN_FLIGHT times that.",
     )
     max_body_bytes: int = Field(
         default=1024 * 1024,

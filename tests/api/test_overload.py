@@ -94,6 +94,7 @@ def test_beyond_the_limit_answers_503_at_once_before_any_work(make_client, tiles
         reads = len(blocker.calls)
         busy = client.get(tiles[1])
         assert busy.status_code == 503
+        assert busy.elapsed.total_seconds() < 1  # at once: not queued behind the held read
         assert busy.headers["Retry-After"] == "1"
         assert busy.headers["Cache-Control"] == "no-store"
         assert "busy" in busy.json()["detail"]
@@ -164,6 +165,7 @@ def test_a_burst_waits_its_turn_and_only_a_long_queue_is_refused(make_client, ti
         assert client.get("/healthz").json()["load"]["queued"] == 2
         refused = client.get(tiles[3])
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert "busy" in refused.json()["detail"] and refused.elapsed.total_seconds() < 1
         assert len(blocker.calls) == reads  # nothing of the waiting ones read yet
         blocker.release.set()
         assert first.result(WAIT).status_code == 200
@@ -275,6 +277,7 @@ def test_past_the_request_timeout_the_answer_is_504_and_reads_stop(make_client, 
         blocker.release.set()
     assert r.status_code == 504
     assert "limit of 0.3 s" in r.json()["detail"]
+    assert r.elapsed.total_seconds() < 0.3 + 5  # the deadline, not the held read's WAIT
     assert r.headers["Cache-Control"] == "no-store"
 
 

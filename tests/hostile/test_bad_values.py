@@ -163,7 +163,7 @@ GET_CASES: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
     "export_larger_than_the_limit": (
         f"/collections/demo/bbox/{BBOX}/100000x100000.png",
         {},
-        ("exceeds the limit of 16777216 px",),
+        ("exceeds the limit of 4194304 px",),
     ),
     "export_size_with_a_huge_number": (
         f"/collections/demo/bbox/{BBOX}/{'9' * 400}x1.png",

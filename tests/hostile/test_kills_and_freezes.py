@@ -86,6 +86,25 @@ CASES: dict[str, tuple[str, dict[str, str], int, tuple[str, ...]]] = {
         400,
         ("nested", LIMITS),
     ),
+    # froze the worker at 100% CPU forever (constant powers folded in big integers)
+    "quality_power_tower_tile": (
+        "/collections/demo/tiles/WebMercatorQuad/14/3494/6195.png",
+        {"quality": "B2*9**9**9"},
+        400,
+        ("'9**9**9' is too large", "float64 range"),
+    ),
+    "quality_power_tower_plus_point": (
+        f"/collections/demo/point/{LON},{LAT}",
+        {"quality": "B2+10**10**10"},
+        400,
+        ("'10**10**10' is too large",),
+    ),
+    "quality_power_tower_export": (
+        f"/collections/demo/bbox/{BBOX_3857}/16x16.png",
+        {"quality": "B2*9**9**9", "coord_crs": "EPSG:3857"},
+        400,
+        ("too large",),
+    ),
     # froze in the coordinate transform
     "point_1e20_in_web_mercator": (
         "/collections/demo/point/1e20,1e20",

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,12 +146,16 @@ def small_exports(demo_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def test_an_export_over_the_pixel_limit_is_refused_before_any_work(client: Any) -> None:
-    """4096 x 4096 = the default limit (see test_export_memory): one pixel more is refused."""
-    r = client.get("/collections/demo/bbox/-103.2,40.1,-103.1,40.2/4097x4096.png")
-    refused(r, 400, "exceeds the limit of 16777216 px")
-    r = client.post(FEATURE.replace("width=32&height=32", "width=4097&height=4096"), json={})
+def test_a_4096_by_4096_export_is_refused_before_any_work(client: Any, work: list[str]) -> None:
+    """It took 16 s and 1.3 GB (~80 B per pixel while computed): the default limit is
+    2048 x 2048 (~320 MB), TILER_MAX_EXPORT_PIXELS raises it."""
+    r = client.get("/collections/demo/bbox/-103.2,40.1,-103.1,40.2/4096x4096.png")
+    refused(r, 400, "export of 4096x4096 = 16777216 px exceeds the limit of 4194304 px")
+    r = client.post(FEATURE.replace("width=32&height=32", "width=4096&height=4096"), json={})
+    refused(r, 400, "exceeds the limit of 4194304 px")
+    r = client.get("/collections/demo/bbox/-103.2,40.1,-103.1,40.2/2049x2048.tif")
     refused(r, 400, "exceeds the limit")
+    assert work == []
 
 
 def test_the_export_limit_is_a_setting(small_exports: TestClient) -> None:
@@ -187,3 +194,36 @@ def test_an_export_of_the_whole_globe_logs_a_bounded_number_of_lines(
         refused(r, status, "outside the valid range")
     ours = [rec for rec in caplog.records if not rec.name.startswith("httpx")]
     assert len(ours) <= 5, [rec.getMessage()[:200] for rec in ours[:10]]
+
+
+def test_a_repeated_library_warning_is_logged_once() -> None:
+    """rio-tiler warns per dataset opened (the demo has no overviews) and every
+    ``catch_warnings()`` makes Python forget it: one load run logged 3,407 of them (6,814
+    lines) in ~13,000 tiles. A server process (serve_app's configure_warnings) logs each
+    distinct one once."""
+    script = textwrap.dedent(
+        """
+        import logging, warnings
+        from rio_tiler.errors import NoOverviewWarning
+        from tiler.app import configure_warnings
+
+        logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+        configure_warnings()
+        configure_warnings()  # idempotent (every worker calls it once; tests may call twice)
+
+        def open_dataset(text):
+            warnings.warn(text, NoOverviewWarning)
+
+        for _ in range(50):
+            with warnings.catch_warnings():  # as rendering does per tile
+                warnings.simplefilter("ignore", RuntimeWarning)
+            open_dataset("The dataset has no Overviews.")
+        open_dataset("another problem")
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stderr.splitlines() if "py.warnings" in line]
+    assert len(lines) == 2, run.stderr[-2000:]
+    assert "NoOverviewWarning: The dataset has no Overviews." in lines[0]
+    assert "another problem" in lines[1]
