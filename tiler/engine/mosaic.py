@@ -228,6 +228,7 @@ class _Mosaic:
         deciding = [True]
         final: set[int] = set()  # the winners, once decided
         t0 = time.perf_counter()
+        decided = [t0]  # when the quality pass ended
 
         def reachable(i: int) -> bool:
             if not method.can_change(i):
@@ -267,7 +268,8 @@ class _Mosaic:
             # the first unread item that can change a pixel decides: usually at once
             if all(done[k] or not reachable(k) for k in range(len(items))):
                 deciding[0] = False
-                self.clock("quality", time.perf_counter() - t0)
+                decided[0] = time.perf_counter()
+                self.clock("quality", decided[0] - t0)
                 final.update(_winners(method))
                 want_bands(sorted(final))
                 return
@@ -321,8 +323,8 @@ class _Mosaic:
             settle()
         if deciding[0]:  # every quality read ended in a fault, or there were none
             deciding[0] = False
-            self.clock("quality", time.perf_counter() - t0)
-        t1 = time.perf_counter()
+            decided[0] = time.perf_counter()
+            self.clock("quality", decided[0] - t0)
         winners = _winners(method)
         missing = [i for i in winners if i not in bands_of.expected]
         if files and missing:  # decided at the very end: read their bands now
@@ -337,7 +339,8 @@ class _Mosaic:
         for i in winners:
             if i in bands:
                 method.fill(stack(bands[i], files, shape), i)
-        self.clock("bands", time.perf_counter() - t1)
+        # band reads of certain winners overlap the quality pass; this is the wait after it
+        self.clock("bands", time.perf_counter() - decided[0])
         lost = bands_of.failed & set(winners)
         for i in lost:  # left out: its pixels are decided again among the others
             self.stats.skipped[items[i].id] = band_faults[i]
