@@ -110,3 +110,35 @@ def test_http_reads_go_over_the_network(synthetic, tmp_path, mosaicker):
         img, stats = m.tile(t, "q", ["a"])
         assert stats.used and not img.array.mask.all()
         assert server.requests > 0 and server.bytes > 0
+
+
+@pytest.mark.parametrize("transport", ["http", "s3"])
+def test_remote_exports_and_points_equal_local_ones(request, synthetic, mosaicker, transport):
+    """An export (a part in the collection's CRS) and the per-item series at points read
+    over the network equal the same reads of the local files."""
+    from rasterio.crs import CRS
+
+    from tiler.catalog.filters import make_search
+    from tiler.engine.expression import parse
+    from tiler.engine.grids import PointGrid
+    from tiler.engine.io import ReadOptions
+
+    copy = request.getfixturevalue(f"{transport}_copy")
+    path = copy[0] if transport == "http" else copy
+    local, remote = load_collection(synthetic["path"]), load_collection(path)
+    m_local, m_remote = mosaicker(local, threads=2), mosaicker(remote, threads=2)
+    w, s, e, n = local.info().bounds
+    out = ["a", "b", "q", "quality", "_index"]
+    a, _, _ = m_local.part((w, s, e, n), CRS.from_epsg(4326), (97, 61), "q", out)
+    b, stats, _ = m_remote.part((w, s, e, n), CRS.from_epsg(4326), (97, 61), "q", out)
+    assert not stats.skipped and (~a.array.mask).sum() > 1000
+    numpy.testing.assert_array_equal(a.array.mask, b.array.mask)
+    assert a.array.data.tobytes() == b.array.data.tobytes()
+    expr = parse("q", local.info().bands)
+    for k in range(5):
+        grid = PointGrid(w + (e - w) * (k + 1) / 6, s + (n - s) * (k + 1) / 7)
+        _, p = m_local.engine.point(local, make_search(), grid, expr, out, ReadOptions())
+        _, r = m_remote.engine.point(remote, make_search(), grid, expr, out, ReadOptions())
+        assert not r.skipped
+        assert p.winner == r.winner
+        numpy.testing.assert_equal([p.quality, p.values], [r.quality, r.values])  # NaN == NaN
