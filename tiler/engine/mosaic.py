@@ -209,11 +209,10 @@ class _Mosaic:
         """Both passes as one stream of reads; the method and the winners whose bands failed.
 
         Quality reads go in collection order (:data:`FIRST_READS` remote ones at first, one
-        more per answer);
-        as soon as an item is certain to win a pixel (:func:`_certain`) its bands are read
-        too, so the band reads of clear winners overlap the rest of the quality pass. Once
-        no unread item can change a pixel, the quality reads still pending are dropped and
-        the bands of the other winners are read, all at once.
+        more per answer). As soon as an item is certain to win a pixel (:func:`_certain`),
+        its bands are read too, so the band reads of clear winners overlap the rest of the
+        quality pass. Once no unread item can change a pixel, the quality reads still pending
+        are dropped and the bands of the other winners are read, all at once.
         """
         items, names = self.items, list(self.expression.bands)
         method = QualityMosaicMethod(upper_bound=self.bound)
