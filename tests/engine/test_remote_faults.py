@@ -228,3 +228,42 @@ def test_over_http_a_tile_with_a_failing_item_is_served_and_never_cached(synthet
     valid = case["valid"]
     numpy.testing.assert_array_equal(arr[-1] != 0, valid)
     numpy.testing.assert_array_equal(arr[:-1][:, valid], case["data"][rows][:, valid])
+
+
+def test_a_failing_band_file_of_a_guess_that_wins_nothing_is_not_reported(
+    cloudy, mosaicker, tile_reader, tmp_path
+):
+    """The first candidate's bands are read with its quality (a guess that saves a round
+    trip); where it wins no pixel, a fault of its band file changes nothing: the tile is
+    the oracle's, complete, and no item is reported skipped."""
+    local = load_collection(cloudy["path"])
+    w, s, e, n = local.info().bounds
+    quality, out = "-cld", ["ref", "cld", "quality", "_index"]
+
+    def score(v: Any) -> Any:
+        return -v["cld"]
+
+    found = None
+    for t in (t for z in (16, 17, 18) for t in WMQ.tiles(w, s, e, n, [z])):
+        items = local.search(Search(), _footprint(t))
+        reads = [_local_reads(tile_reader, it, t) for it in items]
+        if len(items) < 2 or reads[0] is None:
+            continue
+        data, valid = naive_mosaic(reads, score, ["cld"], out, _days(items))
+        if valid.any() and not (data[3][valid] == 0).any():  # item 0 wins no pixel
+            found = t, items, data, valid
+            break
+    assert found is not None, "no tile where the first candidate wins nothing"
+    t, items, data, valid = found
+    root = Path(cloudy["path"]).parent
+    with RangeServer(root) as server:
+        copy = {"path": cloudy["path"]}
+        path, href = remote_copy(copy, tmp_path / "r.json", server, items[0].id, "ref", "500")
+        m = mosaicker(load_collection(path), threads=4, timeout=TIMEOUT)
+        img, stats = m.tile(t, quality, out)
+        asked = server.faulted[href.removeprefix(server.url)]
+    assert stats.skipped == {} and items[0].id not in stats.used
+    assert asked >= 1  # the guess was read (and failed)
+    for i, name in enumerate(out):
+        numpy.testing.assert_array_equal(~img.array.mask[i], valid, err_msg=f"mask of {name}")
+        numpy.testing.assert_array_equal(img.array.data[i][valid], data[i][valid])
