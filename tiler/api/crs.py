@@ -32,6 +32,7 @@ from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
 
+from tiler.api.guards import nesting_depth
 from tiler.errors import InvalidCRS
 
 #: longest CRS text accepted (a WKT2 definition of a projected CRS is ~1-3 KB)
@@ -93,17 +94,6 @@ def _from_code(name: str, text: str, auth: str, code: str) -> CRS:
         raise _invalid(name, text, f"{auth}:{code} is not a CRS of PROJ's database") from None
 
 
-def _wkt_depth(text: str) -> int:
-    depth = deepest = 0
-    for ch in text:
-        if ch in "[(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "])":
-            depth -= 1
-    return deepest
-
-
 def parse_crs(name: str, value: str | None) -> CRS | None:
     """The CRS a query parameter names (None when absent), without network or file access.
 
@@ -129,7 +119,7 @@ def parse_crs(name: str, value: str | None) -> CRS | None:
     elif (m := _WKT_START.match(text)) and m["keyword"].upper() in _WKT_KEYWORDS:
         if _FORBIDDEN.search(text):
             raise _invalid(name, text, "WKT naming files, grids, extensions or URLs")
-        if _wkt_depth(text) > MAX_WKT_DEPTH:
+        if nesting_depth(text, "[(", "])") > MAX_WKT_DEPTH:
             raise _invalid(name, text, f"WKT nested more than {MAX_WKT_DEPTH} deep")
         try:
             crs = CRS.from_wkt(text)

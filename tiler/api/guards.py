@@ -62,13 +62,14 @@ def _colour(value: Any) -> tuple[int, int, int, int]:
     return (parts[0], parts[1], parts[2], parts[3])
 
 
-def _depth(text: str) -> int:
+def nesting_depth(text: str, opening: str = "[{", closing: str = "]}") -> int:
+    """How deeply brackets nest in untrusted ``text``, counted before any parser sees it."""
     depth = deepest = 0
     for ch in text:
-        if ch in "[{":
+        if ch in opening:
             depth += 1
             deepest = max(deepest, depth)
-        elif ch in "]}":
+        elif ch in closing:
             depth -= 1
     return deepest
 
@@ -92,7 +93,7 @@ def parse_colormap(text: str) -> ColorMapType:
     """
     if len(text) > MAX_COLORMAP_LENGTH:
         raise _bad_colormap(f"longer than {MAX_COLORMAP_LENGTH} characters")
-    if _depth(text) > 4:
+    if nesting_depth(text) > 4:
         raise _bad_colormap("nested more than 4 deep")
     try:
         value = json.loads(text)
