@@ -58,7 +58,7 @@ from morecantile import Tile
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from remote_servers import RangeServer  # noqa: E402
+from remote_servers import RangeServer, rewrite_hrefs  # noqa: E402
 
 #: titiler's documented GDAL settings for remote COGs (see the module docstring)
 TITILER_GDAL = {
@@ -145,16 +145,6 @@ class FileServer:
         return json.loads(tiles._read_line(self.proc, timeout=30.0))
 
 
-def rewrite(collection: Path, url: str, out: Path) -> Path:
-    """A copy of ``collection`` whose (relative) hrefs point at ``url``."""
-    doc = json.loads(collection.read_text())
-    for feature in doc["features"]:
-        for asset in feature["assets"].values():
-            asset["href"] = f"{url}/{asset['href'].removeprefix('./')}"
-    out.write_text(json.dumps(doc))
-    return out
-
-
 # ----------------------------------------------------------------------------- processes
 
 
@@ -204,7 +194,7 @@ def processes(
         )
         procs.append(proc)
         files = FileServer(proc, url)
-        copy = rewrite(collection, url, tmp / f"collection-{latency_ms:g}ms.json")
+        copy = rewrite_hrefs(collection, tmp / f"collection-{latency_ms:g}ms.json", url)
         urls = {}
         for which in tiles.IMPLS:
             cmd = [sys.executable, __file__, "--serve", which, "--collection", str(copy)]

@@ -243,6 +243,18 @@ def s3_server(files: dict[str, Path], bucket: str = "cogs") -> Iterator[dict[str
         server.stop()
 
 
+def rewrite_hrefs(src: Path, dst: Path, prefix: str) -> Path:
+    """A copy of the collection file ``src`` whose relative hrefs start with ``prefix``."""
+    import json
+
+    doc = json.loads(Path(src).read_text())
+    for feature in doc["features"]:
+        for asset in feature["assets"].values():
+            asset["href"] = f"{prefix}/{asset['href'].removeprefix('./')}"
+    dst.write_text(json.dumps(doc))
+    return dst
+
+
 def environ(settings: dict[str, str]) -> dict[str, str | None]:
     """Set environment variables; the previous values, to restore with :func:`restore`."""
     old = {k: os.environ.get(k) for k in settings}

@@ -7,29 +7,18 @@ ones and the naive oracle's reads of the same remote files, bit for bit.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import morecantile
 import numpy
 import pytest
-from remote_servers import RangeServer, environ, restore, s3_server
+from remote_servers import RangeServer, environ, restore, rewrite_hrefs, s3_server
 
 from tiler.catalog.loaders import load_collection
 
 pytestmark = pytest.mark.e2e
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
-
-
-def _rewrite(src: Path, dst: Path, prefix: str) -> Path:
-    """A copy of a collection file whose relative hrefs start with ``prefix`` instead."""
-    doc = json.loads(src.read_text())
-    for feature in doc["features"]:
-        for asset in feature["assets"].values():
-            asset["href"] = f"{prefix}/{asset['href']}"
-    dst.write_text(json.dumps(doc))
-    return dst
 
 
 def _tiles(catalog, zoom):
@@ -41,7 +30,7 @@ def _tiles(catalog, zoom):
 def http_copy(synthetic, tmp_path_factory):
     with RangeServer(synthetic["root"], latency=0.005) as server:
         out = tmp_path_factory.mktemp("http") / "synthetic-http.json"
-        yield _rewrite(synthetic["path"], out, server.url), server
+        yield rewrite_hrefs(synthetic["path"], out, server.url), server
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +41,7 @@ def s3_copy(synthetic, tmp_path_factory):
         old = environ(settings)
         try:
             out = tmp_path_factory.mktemp("s3") / "synthetic-s3.json"
-            yield _rewrite(synthetic["path"], out, "s3://cogs")
+            yield rewrite_hrefs(synthetic["path"], out, "s3://cogs")
         finally:
             restore(old)
 
@@ -103,7 +92,7 @@ def test_remote_tiles_equal_local_tiles_and_the_oracle(
 def test_http_reads_go_over_the_network(synthetic, tmp_path, mosaicker):
     # a server of its own: new URLs, which no GDAL cache of this process has seen
     with RangeServer(synthetic["root"]) as server:
-        path = _rewrite(synthetic["path"], tmp_path / "fresh.json", server.url)
+        path = rewrite_hrefs(synthetic["path"], tmp_path / "fresh.json", server.url)
         remote = load_collection(path)
         m = mosaicker(remote, threads=8)
         t = next(t for t in _tiles(remote, 15) if m.items(t))
