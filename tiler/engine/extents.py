@@ -81,6 +81,9 @@ class ExtentCache:
     def __len__(self) -> int:
         return len(self._rasters)
 
+    def __contains__(self, href: object) -> bool:
+        return href in self._rasters
+
     def learn(self, href: str, crs: CRS | None, transform: Affine, width: int, height: int) -> None:
         """Remember ``href``'s raster (files without a CRS are not remembered)."""
         if crs is None or not transform.is_rectilinear or self.size <= 0:

@@ -275,7 +275,8 @@ class ItemReader:
                     self.datasets.open(href) as ds,
                     Reader(href, dataset=ds, **options) as src,
                 ):
-                    self.extents.learn(href, ds.crs, ds.transform, ds.width, ds.height)
+                    if href not in self.extents:  # once per file, not per read
+                        self.extents.learn(href, ds.crs, ds.transform, ds.width, ds.height)
                     array = grid.read(src, [b.bidx for b in bands], **extra)
             except _OUTSIDE:
                 return None
