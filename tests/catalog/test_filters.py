@@ -233,3 +233,59 @@ def test_a_cql2_failure_other_than_no_value_is_a_400_not_a_silent_no_match():
 
     with pytest.raises(InvalidFilter, match="cannot be evaluated on item 'a'"):
         matches(Failing(), "a", {})
+
+
+# ---------------------------------------------------------------------------------------
+# the linear check of a parsed filter (cql2's schema validation is exponential: never run)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("gsd + 1 < 20", id="arithmetic-on-numbers"),
+        pytest.param("gsd DIV 2 = 5 AND gsd % 2 = 0 AND gsd ^ 2 > 1", id="div-mod-power"),
+        pytest.param("a IS NOT NULL", id="is-not-null"),
+        pytest.param("a NOT IN ('x', 'y')", id="not-in"),
+        pytest.param("CASEI(platform) = 'x' AND ACCENTI(a) LIKE 'b%'", id="string-functions"),
+        pytest.param("S_INTERSECTS(geometry, POINT(1 2))", id="spatial-point"),
+        pytest.param("S_WITHIN(geometry, BBOX(1, 2, 3, 4))", id="spatial-bbox"),
+        pytest.param("T_DURING(datetime, INTERVAL('2020-01-01', '..'))", id="temporal-interval"),
+        pytest.param("datetime >= DATE('2020-01-01')", id="date"),
+        pytest.param("A_CONTAINS(tags, ('a', 'b'))", id="array"),
+        pytest.param("flag = TRUE", id="boolean-literal"),
+        pytest.param("TRUE", id="constant-condition"),
+        pytest.param('{"op": "<", "args": [{"property": "gsd"}, 20]}', id="cql2-json"),
+    ],
+)
+def test_filters_of_every_kind_pass_the_check(text):
+    compile_filter(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            "gsd + 'a' > 1", "'+' takes a number, not a string", id="string-in-arithmetic"
+        ),
+        pytest.param("unknownfunc(gsd) = 1", "unknown function or operator", id="unknown-function"),
+        pytest.param("'a' = 1", "compares a number with a string", id="mixed-comparison"),
+        pytest.param("gsd", "a filter is a condition", id="bare-property"),
+        pytest.param("gsd + 1", "a filter takes a condition", id="arithmetic-is-no-condition"),
+        pytest.param("gsd BETWEEN 'a' AND 2", "BETWEEN takes a number", id="between-on-strings"),
+        pytest.param("a LIKE 3", "pattern takes a string", id="like-with-a-number"),
+        pytest.param("NOT 3", "NOT takes a condition", id="not-of-a-number"),
+        pytest.param("datetime > TIMESTAMP('junk')", "not an RFC 3339", id="bad-timestamp"),
+        pytest.param(
+            "S_INTERSECTS(geometry, 'x')", "S_INTERSECTS takes a geometry", id="spatial-string"
+        ),
+        pytest.param(
+            '{"op": "and", "args": [true]}', "AND takes at least 2 conditions", id="and-of-one"
+        ),
+        pytest.param('{"op": "<", "args": [1]}', "< takes 2 arguments", id="wrong-arity"),
+        pytest.param('{"op": "between", "args": [1, 2]}', "BETWEEN takes 3", id="between-of-two"),
+    ],
+)
+def test_filters_that_fail_the_check_say_why(text, message):
+    with pytest.raises(InvalidFilter, match="is not valid CQL2 text") as err:
+        compile_filter(text)
+    assert message in str(err.value)

@@ -19,6 +19,7 @@ from typing import Any
 import cql2
 import pystac.utils
 
+from tiler.catalog.cql2_tree import check_tree
 from tiler.errors import BadRequest, InvalidFilter
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,8 @@ logger = logging.getLogger(__name__)
 _SORT_KEY = re.compile(r"^[+-]?[A-Za-z_][\w:.\-]*$")
 
 #: bounds on CQL2 filter text, checked before the parser sees it (cql2's parser recurses
-#: per nesting level and crashes the process at ~2,000 parentheses; its validation costs
-#: ~0.05-0.1 s per level of nested operators: 1,000 nested NOTs exhausted memory)
+#: per nesting level and crashes the process at ~2,000 parentheses); the parsed tree is then
+#: checked by one linear walk (cql2_tree), never by cql2's exponential schema validation
 MAX_FILTER_LENGTH = 4096
 #: parentheses inside parentheses, and operators inside operators once parsed
 MAX_FILTER_DEPTH = 8
@@ -327,7 +328,10 @@ def _tree_depth(node: Any) -> int:
 
 @functools.lru_cache(maxsize=256)
 def compile_filter(text: str) -> cql2.Expr:
-    """Check the text's size, parse it, check its nesting, validate it; once (cached).
+    """Check the text's size, parse it, check its nesting and its parts; once (cached).
+
+    The parts are checked by one linear walk (:func:`~tiler.catalog.cql2_tree.check_tree`),
+    never by ``cql2``'s JSON-schema validation, whose cost is exponential in the text.
 
     Raises:
         InvalidFilter: over the limits of :func:`guard_filter_text`, or not valid CQL2 text.
@@ -335,19 +339,25 @@ def compile_filter(text: str) -> cql2.Expr:
     guard_filter_text(text)
     try:
         expr = cql2.Expr(text)
-        depth = _tree_depth(expr.to_json())
-        if depth > MAX_FILTER_DEPTH:
-            raise _too_complex(text, f"operators are nested {depth} deep")
-        expr.validate()
-    except InvalidFilter:
-        raise
-    # cql2 raises a bare Exception for syntax errors, ValidationError for the rest; the
-    # text is the user's, so every failure here is a 400 that quotes the parser
+    # cql2 raises a bare Exception for syntax errors; the text is the user's, so every
+    # failure here is a 400 that quotes the parser
     except Exception as exc:
-        raise InvalidFilter(
-            f"filter {_quoted(text)} is not valid CQL2 text: {str(exc).strip()[:500]}. {_EXAMPLE}"
-        ) from None
+        raise _not_cql2(text, str(exc)) from None
+    tree = expr.to_json()
+    depth = _tree_depth(tree)
+    if depth > MAX_FILTER_DEPTH:
+        raise _too_complex(text, f"operators are nested {depth} deep")
+    try:
+        check_tree(tree, parse_rfc3339)
+    except InvalidFilter as exc:
+        raise _not_cql2(text, str(exc)) from None
     return expr
+
+
+def _not_cql2(text: str, why: str) -> InvalidFilter:
+    return InvalidFilter(
+        f"filter {_quoted(text)} is not valid CQL2 text: {why.strip()[:500]}. {_EXAMPLE}"
+    )
 
 
 @functools.lru_cache(maxsize=256)
