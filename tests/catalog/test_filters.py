@@ -89,6 +89,12 @@ def test_parse_datetime(value, start, end):
         pytest.param("..", "'..' alone is not an interval", id="dots-alone"),
         pytest.param("2020-01-01/2020-02-01/2020-03-01", "has 2 '/'", id="three-parts"),
         pytest.param("2020-09-01/2020-07-01", "start is after end", id="reversed"),
+        pytest.param("2020-W27-3", "is not RFC 3339", id="iso-week-date"),
+        pytest.param("2020-183", "is not RFC 3339", id="iso-ordinal-date"),
+        pytest.param("1" * 8, "is not RFC 3339", id="iso-basic-format"),
+        pytest.param("20200701T000000Z", "is not RFC 3339", id="iso-basic-date-time"),
+        pytest.param("\uff12\uff10\uff12\uff10-07-01", "is not RFC 3339", id="full-width-digits"),
+        pytest.param("2020-07-01T00:00Z", "is not RFC 3339", id="no-seconds"),
     ],
 )
 def test_parse_datetime_rejects(value, message):

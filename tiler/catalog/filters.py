@@ -24,7 +24,11 @@ from tiler.errors import BadRequest, InvalidFilter
 
 logger = logging.getLogger(__name__)
 
-_SORT_KEY = re.compile(r"^[+-]?[A-Za-z_][\w:.\-]*$")
+_SORT_KEY = re.compile(r"[+-]?[A-Za-z_][\w:.\-]*")
+#: RFC 3339's date-time (or a full date); the offset may be left out (then UTC)
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\d(?:[Tt ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]\d\d:\d\d)?)?", re.ASCII
+)
 
 #: bounds on CQL2 filter text, checked before the parser sees it (cql2's parser recurses
 #: per nesting level and crashes the process at ~2,000 parentheses); the parsed tree is then
@@ -160,11 +164,16 @@ def parse_bbox(
 
 
 def parse_rfc3339(text: str) -> dt.datetime:
-    """An RFC 3339 date-time (or ISO 8601 date), in UTC; naive values are taken as UTC.
+    """An RFC 3339 date-time (or a full date), in UTC; naive values are taken as UTC.
+
+    Only RFC 3339's layout is taken (ISO 8601's week dates, ordinal dates and basic format
+    such as ``2020-W27-3`` or ``20200701`` are not).
 
     Raises:
         ValueError: not a date-time, or outside the representable range once in UTC.
     """
+    if not _RFC3339.fullmatch(text):
+        raise ValueError(f"{text[:40]!r} is not an RFC 3339 date-time")
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -183,7 +192,7 @@ def parse_rfc3339(text: str) -> dt.datetime:
 def _parse_instant(text: str, *, end: bool) -> dt.datetime:
     text = text.strip()
     try:
-        if len(text) == 10:  # a date: the whole day
+        if len(text) == 10 and _RFC3339.fullmatch(text):  # a date: the whole day
             day = dt.date.fromisoformat(text)
             moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
             return moment.replace(tzinfo=dt.UTC)
@@ -252,7 +261,7 @@ def parse_sortby(value: str | None) -> tuple[SortKey, ...]:
     keys = []
     for raw in value.split(","):
         raw = raw.strip()
-        if not _SORT_KEY.match(raw):
+        if not _SORT_KEY.fullmatch(raw):
             raise InvalidFilter(
                 f"sortby key {_quoted(raw)} is not valid: use property names with an optional "
                 "'+' or '-' prefix, e.g. -eo:cloud_cover,datetime"
