@@ -24,7 +24,7 @@ from rio_tiler.types import ColorMapType
 from titiler.core.resources.enums import ImageType
 from titiler.core.utils import render_image
 
-from tiler.errors import InvalidVisualisation
+from tiler.errors import InvalidVisualisation, TooLarge
 
 #: zlib level of PNG tiles: speed over size (tiles are cached and usually compressed again)
 PNG_ZLEVEL = 1
@@ -57,6 +57,62 @@ class Format(enum.StrEnum):
     def image_type(self) -> ImageType:
         """Titiler's enum member."""
         return ImageType[self.value]
+
+
+#: output bands each image format's encoder takes, as rio-tiler renders them: PNG and WebP
+#: add an alpha band (the mask) to 1-3 bands (WebP repeats one band to three first);
+#: JPEG has no alpha and takes grey, RGB or CMYK
+ENCODABLE_BANDS: dict[Format, tuple[int, ...]] = {
+    Format.png: (1, 2, 3),
+    Format.jpeg: (1, 3, 4),
+    Format.jpg: (1, 3, 4),
+    Format.webp: (1, 2, 3),
+}
+#: longest side each image format's encoder takes (libpng's default user limit, libjpeg's
+#: JPEG_MAX_DIMENSION, libwebp's WEBP_MAX_DIMENSION); tif and npy have no such limit here
+MAX_IMAGE_SIDE: dict[Format, int] = {
+    Format.png: 1_000_000,
+    Format.jpeg: 65_500,
+    Format.jpg: 65_500,
+    Format.webp: 16_383,
+}
+_RAW_HINT = "tif or npy (raw values, any number of bands and sizes up to the pixel limit)"
+
+
+def check_encodable(
+    fmt: Format, nbands: int, width: int, height: int, colormap: bool = False
+) -> None:
+    """Refuse, before any work, an image that ``fmt``'s encoder would refuse after it.
+
+    Args:
+        fmt: the output format.
+        nbands: the request's output bands.
+        width: image columns.
+        height: image rows.
+        colormap: a palette or colormap turns the (single) band into RGB.
+
+    Raises:
+        InvalidVisualisation: too many (or, for JPEG, two) bands for ``fmt``.
+        TooLarge: a side longer than ``fmt`` allows.
+    """
+    if fmt.raw:
+        return
+    count = 3 if colormap else nbands
+    allowed = ENCODABLE_BANDS[fmt]
+    if count not in allowed:
+        counts = ", ".join(str(n) for n in allowed[:-1]) + f" or {allowed[-1]}"
+        alpha = "" if fmt in (Format.jpeg, Format.jpg) else " (plus the alpha band of the mask)"
+        raise InvalidVisualisation(
+            f"{fmt.value} images hold {counts} output bands{alpha}; the request has {nbands}: "
+            f"ask for {counts} bands, or use {_RAW_HINT}"
+        )
+    side = MAX_IMAGE_SIDE[fmt]
+    if width > side or height > side:
+        sides = ", ".join(f"{f.value} {n}" for f, n in MAX_IMAGE_SIDE.items() if f != Format.jpg)
+        raise TooLarge(
+            f"a {width}x{height} {fmt.value} image exceeds that format's limit of {side} px "
+            f"per side (limits per side: {sides}); use {_RAW_HINT}, or a smaller size"
+        )
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,11 @@ ALLOWED = (
 
 _CODE = r"(?P<code>[A-Za-z0-9_.\-]{1,40})"
 _AUTH = r"(?P<auth>[A-Za-z][A-Za-z0-9_]{0,31})"
-_AUTH_CODE = re.compile(rf"^{_AUTH}:{_CODE}$")
-_URN = re.compile(rf"^urn:ogc:def:crs:{_AUTH}:[0-9.]*:{_CODE}$", re.IGNORECASE)
-_URI = re.compile(rf"^https?://www\.opengis\.net/def/crs/{_AUTH}/[0-9.]+/{_CODE}$", re.IGNORECASE)
+_AUTH_CODE = re.compile(rf"{_AUTH}:{_CODE}", re.ASCII)
+_URN = re.compile(rf"urn:ogc:def:crs:{_AUTH}:[0-9.]*:{_CODE}", re.IGNORECASE | re.ASCII)
+_URI = re.compile(
+    rf"https?://www\.opengis\.net/def/crs/{_AUTH}/[0-9.]+/{_CODE}", re.IGNORECASE | re.ASCII
+)
 _WKT_KEYWORDS = frozenset(
     {
         "GEOGCS",
@@ -73,7 +75,11 @@ _WKT_START = re.compile(r"^(?P<keyword>[A-Za-z_][A-Za-z0-9_]*)\s*[\[(]")
 #: what makes GDAL or PROJ open a file (grids, init files, WKT1 extensions with a PROJ
 #: string, WKT2 parameter files) or a URL
 _FORBIDDEN = re.compile(r"extension|parameterfile|grids|init|/vsi|://|@|file", re.IGNORECASE)
-_PROJ_STRING = re.compile(r"^\+proj=[A-Za-z0-9_]+(\s+\+[A-Za-z_][A-Za-z0-9_]*(=[\w.,:+\-]*)?)*$")
+#: a CRS that PROJ quotes in an error message as its whole PROJJSON
+_PROJJSON = re.compile(r"'\{[^']*'?")
+_PROJ_STRING = re.compile(
+    r"\+proj=[A-Za-z0-9_]+(\s+\+[A-Za-z_][A-Za-z0-9_]*(=[\w.,:+\-]*)?)*", re.ASCII
+)
 
 
 def _invalid(name: str, text: str, why: str) -> InvalidCRS:
@@ -114,7 +120,7 @@ def parse_crs(name: str, value: str | None) -> CRS | None:
     crs: CRS | None = None
     if text in default_tms.list():
         crs = default_tms.get(text).rasterio_crs
-    elif m := (_AUTH_CODE.match(text) or _URN.match(text) or _URI.match(text)):
+    elif m := (_AUTH_CODE.fullmatch(text) or _URN.fullmatch(text) or _URI.fullmatch(text)):
         crs = _from_code(name, text, m["auth"], m["code"])
     elif (m := _WKT_START.match(text)) and m["keyword"].upper() in _WKT_KEYWORDS:
         if _FORBIDDEN.search(text):
@@ -126,7 +132,7 @@ def parse_crs(name: str, value: str | None) -> CRS | None:
         except CRSError as exc:
             raise _invalid(name, text, f"not valid WKT ({str(exc)[:200]})") from None
     elif text.startswith("+proj="):
-        if not _PROJ_STRING.match(text) or _FORBIDDEN.search(text):
+        if not _PROJ_STRING.fullmatch(text) or _FORBIDDEN.search(text):
             raise _invalid(
                 name, text, "PROJ strings are +key=value terms without grids, init or files"
             )
@@ -203,7 +209,21 @@ def valid_bounds(crs: CRS) -> tuple[float, float, float, float]:
 
 
 def _crs_name(crs: CRS) -> str:
-    return crs.to_string() if len(crs.to_string()) <= 40 else (crs.name or "the CRS")
+    """A short name of ``crs`` for a message: its code, else its WKT name, else a phrase.
+
+    rasterio's CRS has no ``name``: an inline definition (whose string is its whole WKT)
+    is named by the name in that WKT, as PROJ reads it.
+    """
+    text = str(crs.to_string())
+    if len(text) <= 40:
+        return text
+    try:
+        name = str(pyproj.CRS.from_wkt(crs.to_wkt()).name or "")
+    except pyproj.exceptions.CRSError:
+        name = ""
+    if name and name.lower() != "unknown":
+        return repr(name if len(name) <= 60 else name[:60] + "...")
+    return "(an unnamed inline CRS)"
 
 
 def check_coordinates(
@@ -242,7 +262,11 @@ def projected_bounds(
     try:
         out = transform_bounds(src, dst, *bbox, densify_pts=21)
     except Exception as exc:  # GDAL/PROJ errors of many classes: the input's fault here
-        raise InvalidCRS(f"{what} cannot be projected to {_crs_name(dst)}: {exc}") from None
+        why = _PROJJSON.sub("the inline CRS", str(exc))[:200]  # PROJ quotes whole PROJJSON
+        raise InvalidCRS(
+            f"{what} cannot be projected to {_crs_name(dst)} ({why or type(exc).__name__}): "
+            "choose CRSs between which PROJ knows a coordinate operation"
+        ) from None
     w, s, e, n = out
     if not all(math.isfinite(v) for v in out) or w >= e or s >= n:
         raise InvalidCRS(

@@ -24,16 +24,17 @@ from tiler.catalog.filters import parse_bbox
 from tiler.engine.grids import PartGrid
 from tiler.engine.service import Engine
 from tiler.errors import BadRequest, InvalidGeometry, TooLarge
-from tiler.render import Format, encode
+from tiler.render import Format, check_encodable, encode
 from tiler.settings import Settings
 
 router = APIRouter(tags=["Exports"])
 
-_SIZE = re.compile(r"^(?P<w>\d{1,9})[xX](?P<h>\d{1,9})$")
+#: matched whole (``fullmatch``: ``$`` would match before a trailing newline), ASCII digits only
+_SIZE = re.compile(r"(?P<w>[0-9]{1,9})[xX](?P<h>[0-9]{1,9})")
 
 
 def _size(value: str, limit: int) -> tuple[int, int]:
-    m = _SIZE.match(value)
+    m = _SIZE.fullmatch(value)
     if m is None:
         raise BadRequest(f"size {value[:40]!r}: expected {{width}}x{{height}}, e.g. 512x512")
     width, height = int(m["w"]), int(m["h"])
@@ -80,6 +81,12 @@ def _checked_grid(
         x0, y0, x1, y1 = projected_bounds(bbox, bounds_crs, dst, what)
         check_coordinates("dst_crs", dst, (x0, x1), (y0, y1), f"{what} projected to dst_crs")
     return PartGrid(bbox, bounds_crs, dst, size[0], size[1])
+
+
+def _check_encodable(mosaic: Mosaic, fmt: Format, size: tuple[int, int]) -> None:
+    """Refuse, before any work, an export that ``fmt`` cannot encode (bands, sides)."""
+    vis = mosaic.layer.vis
+    check_encodable(fmt, len(mosaic.layer.bands), *size, colormap=bool(vis.palette or vis.colormap))
 
 
 def _shape(feature: Feature[Geometry, dict[str, Any]]) -> dict[str, Any]:
@@ -150,6 +157,7 @@ def bbox_export(
     dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None,
 ) -> Response:
     """The mosaic of ``bbox`` on a width x height grid in ``dst_crs``."""
+    _check_encodable(mosaic, format, size)
     bbox = parse_bbox(extent, lonlat=False)
     if bbox is None:
         raise BadRequest("bbox is empty: expected minx,miny,maxx,maxy")
@@ -176,6 +184,7 @@ def feature_export(
     dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None,
 ) -> Response:
     """The mosaic of the feature's bounds, masked outside the feature."""
+    _check_encodable(mosaic, format, size)
     shape = _shape(feature)
     w, s, e, n = shapely.geometry.shape(shape).bounds
     if w >= e or s >= n:

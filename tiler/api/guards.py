@@ -27,8 +27,9 @@ from tiler.errors import InvalidNodata, InvalidVisualisation
 #: longest ``colormap`` JSON, and most entries (a discrete colormap is applied entry by entry)
 MAX_COLORMAP_LENGTH = 16384
 MAX_COLORMAP_ENTRIES = 1024
-_HEX = re.compile(r"^#(?:[0-9a-fA-F]{3,4}|(?:[0-9a-fA-F]{2}){3,4})$")
-_KEY = re.compile(r"^-?\d{1,12}$")
+#: matched whole (``fullmatch``: ``$`` would match before a trailing newline), ASCII digits only
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3,4}|(?:[0-9a-fA-F]{2}){3,4})")
+_KEY = re.compile(r"-?[0-9]{1,12}")
 COLORMAP_FORMS = (
     'a JSON object of integer value -> colour, e.g. {"0": "#000000", "1": [255, 0, 0]}, or '
     'a JSON list of intervals [[[min, max], colour], ...], e.g. [[[0, 10], "#ff0000"]]; a '
@@ -45,7 +46,7 @@ def _bad_colormap(why: str) -> InvalidVisualisation:
 
 def _colour(value: Any) -> tuple[int, int, int, int]:
     if isinstance(value, str):
-        if not _HEX.match(value):
+        if not _HEX.fullmatch(value):
             raise _bad_colormap(f"colour {value[:40]!r} is not hex")
         digits = value[1:]
         if len(digits) in (3, 4):
@@ -107,7 +108,7 @@ def parse_colormap(text: str) -> ColorMapType:
         return [_interval(entry) for entry in value]
     out: dict[int, tuple[int, int, int, int]] = {}
     for key, colour in value.items():
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise _bad_colormap(f"key {key[:40]!r} is not an integer")
         out[int(key)] = _colour(colour)
     return out

@@ -24,19 +24,22 @@ from tiler.catalog.coverage import MinZoom
 from tiler.engine.grids import TileGrid
 from tiler.engine.service import Engine
 from tiler.errors import BadRequest, TileNotFound
-from tiler.render import Format, encode
+from tiler.render import Format, check_encodable, encode
 from tiler.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Tiles"])
 
-_TILE_NAME = re.compile(r"^(?P<y>-?\d+)(?:@(?P<scale>\d+)x)?(?:\.(?P<format>[A-Za-z0-9]+))?$")
+#: matched whole (``fullmatch``: ``$`` would match before a trailing newline), ASCII digits only
+_TILE_NAME = re.compile(
+    r"(?P<y>-?[0-9]{1,10})(?:@(?P<scale>[0-9]{1,2})x)?(?:\.(?P<format>[A-Za-z0-9]{1,8}))?"
+)
 
 
 def parse_tile_name(name: str) -> tuple[int, int, Format]:
     """Split ``{y}[@{scale}x][.{format}]`` into (y, scale, format)."""
-    m = _TILE_NAME.match(name)
+    m = _TILE_NAME.fullmatch(name)
     if m is None:
         raise BadRequest(
             f"tile row {name!r} is not of the form {{y}}[@{{scale}}x][.{{format}}], "
@@ -107,13 +110,16 @@ def tile(
             f"tile size {size} px exceeds the limit of {settings.max_tile_size} px "
             "(tilesize x scale)"
         )
+    chosen = mosaic.layer
+    check_encodable(
+        format, len(chosen.bands), size, size, bool(chosen.vis.palette or chosen.vis.colormap)
+    )
     grid = tile_grid(tms, z, x, row, size)
     cache: ResponseCache = request.app.state.cache
     key = ResponseCache.key(request)
     hit = cache.get(key)
     if hit is not None:
         return respond(request, hit, settings.cache_control, cached=True)
-    chosen = mosaic.layer
     try:
         image, stats = engine.mosaic(
             mosaic.catalog, mosaic.search, grid, chosen.quality, chosen.bands, mosaic.options
