@@ -13,12 +13,17 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-try:  # ~4x faster than the standard library on large documents
+try:  # faster than the standard library on large documents
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency
     orjson = None  # type: ignore[assignment]
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """An aware datetime as RFC 3339 text in UTC, ending in ``Z``."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def loads(data: bytes | str) -> Any:
@@ -95,7 +100,7 @@ class Item:
     @property
     def isodatetime(self) -> str:
         """RFC 3339 datetime in UTC."""
-        return self.datetime.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        return rfc3339(self.datetime)
 
 
 @dataclass(frozen=True)

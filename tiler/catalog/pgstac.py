@@ -12,7 +12,6 @@ tie rule) are exactly those of a collection file. Searches are kept per process 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import threading
@@ -26,16 +25,17 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from shapely.geometry import box, mapping
+from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.assets import asset_bands
 from tiler.catalog.base import Catalog, ItemPage, TooManyItems
 from tiler.catalog.cache import SearchCache
-from tiler.catalog.filters import Search, compile_filter
+from tiler.catalog.filters import Search
 from tiler.catalog.items import build_items, parse_item
 from tiler.catalog.memory import exact_selection
 from tiler.catalog.models import CollectionInfo, Item, dumps, loads
+from tiler.catalog.stac_params import sortby_keys, stac_search_body
 from tiler.errors import CatalogUnavailable, CollectionLoadError, InvalidFilter
 
 logger = logging.getLogger(__name__)
@@ -144,10 +144,6 @@ class PgstacDatabase:
         return [row[0] for row in self.rows("SELECT content FROM pgstac.collections ORDER BY id")]
 
 
-def _utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def _interval(doc: dict[str, Any]) -> tuple[str | None, str | None]:
     try:
         start, end = doc["extent"]["temporal"]["interval"][0]
@@ -252,18 +248,9 @@ class PgstacCatalog(Catalog):
 
     # -- selection -------------------------------------------------------------------
     def _where(self, search: Search, geometry: BaseGeometry | None) -> str:
-        body: dict[str, Any] = {"collections": [self.id]}
-        if geometry is not None:
-            body["intersects"] = mapping(geometry)
-        if search.start is not None or search.end is not None:
-            lo = ".." if search.start is None else _utc(search.start)
-            hi = ".." if search.end is None else _utc(search.end)
-            body["datetime"] = f"{lo}/{hi}"
-        if search.ids is not None:
-            body["ids"] = sorted(search.ids)
-        if search.filter is not None:
-            body["filter"] = compile_filter(search.filter).to_json()
-            body["filter-lang"] = "cql2-json"
+        """PgSTAC's WHERE clause for the search (``stac_search_to_where``)."""
+        body = stac_search_body(self.id, search, geometry)
+        del body["sortby"]  # the clause selects; the order is the caller's
         try:
             rows = self.db.rows("SELECT stac_search_to_where(%s::jsonb)", (json.dumps(body),))
         except psycopg.errors.DataError as exc:  # what PgSTAC rejects in the search
@@ -329,13 +316,8 @@ class PgstacCatalog(Catalog):
 
     def page(self, search: Search, limit: int, offset: int) -> ItemPage:
         """A page of the selection, ordered by PgSTAC (sortby, then id; default datetime)."""
-        geometry = box(*search.bbox) if search.bbox is not None else None
-        where = sql.SQL(self._where(search, geometry))
-        keys = [
-            {"field": k.field, "direction": "desc" if k.descending else "asc"}
-            for k in search.sortby
-        ] or [{"field": "datetime", "direction": "asc"}]
-        keys.append({"field": "id", "direction": "asc"})
+        where = sql.SQL(self._where(search, None))
+        keys = sortby_keys(search.sortby)
         order = self.db.rows("SELECT sort_sqlorderby(%s::jsonb)", (json.dumps({"sortby": keys}),))
         count = self.db.rows(sql.SQL("SELECT count(*) FROM pgstac.items WHERE {}").format(where))
         rows = self.db.rows(

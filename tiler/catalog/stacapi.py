@@ -25,16 +25,17 @@ from urllib.parse import urlsplit
 import requests
 from pystac_client import Client
 from pystac_client.exceptions import APIError
-from shapely.geometry import box, mapping
+from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.assets import asset_bands
 from tiler.catalog.base import Catalog, ItemPage, TooManyItems
 from tiler.catalog.cache import SearchCache
-from tiler.catalog.filters import Search, compile_filter, referenced
+from tiler.catalog.filters import Search, referenced
 from tiler.catalog.items import build_items, parse_item
 from tiler.catalog.memory import exact_selection
 from tiler.catalog.models import CollectionInfo, Item, dumps
+from tiler.catalog.stac_params import stac_search_body
 from tiler.errors import (
     CatalogUnavailable,
     CollectionLoadError,
@@ -177,7 +178,7 @@ class StacApiCatalog(Catalog):
     def _pages(self, **params: Any) -> Iterator[dict[str, Any]]:
         client = self._open()
         try:
-            search = client.search(collections=[self.id], **params)
+            search = client.search(**{"collections": [self.id], **params})
             yield from search.pages_as_dicts()
         except _REMOTE_FAULTS as exc:
             raise _upstream("the item search", exc) from exc
@@ -246,27 +247,20 @@ class StacApiCatalog(Catalog):
             raise UpstreamError(f"the STAC API answered an item that is not STAC: {exc}") from exc
 
     def _params(self, search: Search, geometry: BaseGeometry | None) -> tuple[dict[str, Any], bool]:
-        """Search parameters for the API, and whether it applies the filter itself."""
-        params: dict[str, Any] = {}
-        if geometry is not None:
-            params["intersects"] = mapping(geometry)
-        if search.start is not None or search.end is not None:
-            lo = ".." if search.start is None else search.start.isoformat()
-            hi = ".." if search.end is None else search.end.isoformat()
-            params["datetime"] = f"{lo}/{hi}"
-        if search.ids is not None:
-            params["ids"] = sorted(search.ids)
-        filtered = search.filter is None
-        if search.filter is not None and self._can("filter"):
-            params["filter"] = compile_filter(search.filter).to_json()
-            params["filter_lang"] = "cql2-json"
-            filtered = True
-        if self._can("sort"):  # a total order (id last) pages without repeats or gaps
-            keys = [
-                {"field": k.field, "direction": "desc" if k.descending else "asc"}
-                for k in search.sortby
-            ] or [{"field": "datetime", "direction": "asc"}]
-            params["sortby"] = [*keys, {"field": "id", "direction": "asc"}]
+        """pystac-client search arguments, and whether the API applies the filter itself.
+
+        The filter and the sortby are sent only where the API's conformance classes say
+        it can apply them (a total order, id last, pages without repeats or gaps).
+        """
+        body = stac_search_body(self.id, search, geometry)
+        # pystac-client's argument names: filter_lang for filter-lang
+        params = {name.replace("-", "_"): value for name, value in body.items()}
+        filtered = True
+        if "filter" in params and not self._can("filter"):
+            del params["filter"], params["filter_lang"]
+            filtered = False
+        if not self._can("sort"):
+            del params["sortby"]
         if self._can("fields"):
             names = set(_PROPERTIES) | {k.field for k in search.sortby}
             wanted = referenced(search.filter) if search.filter is not None else frozenset()
@@ -334,11 +328,10 @@ class StacApiCatalog(Catalog):
         selection (at most :data:`CLIENT_PAGE_LIMIT` items) is fetched, then filtered,
         ordered and sliced here.
         """
-        geometry = box(*search.bbox) if search.bbox is not None else None
-        params, filtered = self._params(search, geometry)
+        params, filtered = self._params(search, None)
         params.pop("fields", None)
         if not (filtered and self._can("sort")):
-            everything = self.search(search, geometry, limit=CLIENT_PAGE_LIMIT)
+            everything = self.search(search, None, limit=CLIENT_PAGE_LIMIT)
             return ItemPage(everything[offset : offset + limit], len(everything), offset)
         docs: list[Any] = []
         matched: int | None = None
