@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from tiler.catalog.assets import is_url, resolve
+from tiler.catalog.collection_doc import described
 from tiler.catalog.items import Pending, build_items, check_with_pystac, parse_item
 from tiler.catalog.memory import MemoryCatalog
 from tiler.catalog.models import Item, dumps, dumps_lenient, loads
@@ -329,14 +330,7 @@ def _load(path: Path, collection_id: str | None) -> MemoryCatalog:
         else:
             collection_id = path.stem
     logger.info("loaded collection %s: %d items from %s", collection_id, len(items), path)
-    return MemoryCatalog(
-        id=str(collection_id),
-        items=items,
-        title=doc.get("title"),
-        description=doc.get("description"),
-        renders=dict(doc.get("renders") or {}),
-        source=path,
-    )
+    return MemoryCatalog(id=str(collection_id), items=items, **described(doc), source=path)
 
 
 def load_collections(paths: Sequence[Path | str]) -> dict[str, MemoryCatalog]:

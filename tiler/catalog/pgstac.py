@@ -25,22 +25,18 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.assets import asset_bands
 from tiler.catalog.base import Catalog, ItemPage, TooManyItems
-from tiler.catalog.cache import SearchCache
 from tiler.catalog.filters import Search
-from tiler.catalog.items import build_items, parse_item
-from tiler.catalog.memory import exact_selection
-from tiler.catalog.models import CollectionInfo, Item, dumps, loads
+from tiler.catalog.models import Item, loads
+from tiler.catalog.remote import RemoteCatalog
 from tiler.catalog.stac_params import sortby_keys, stac_search_body
 from tiler.errors import CatalogUnavailable, CollectionLoadError, InvalidFilter
 
 logger = logging.getLogger(__name__)
 
-_ROOT = Path("/")  # items in a database carry absolute hrefs or URLs
 #: the columns of an item row, hydrated in Python (PgSTAC's content_hydrate costs ~2 ms/item)
 _ROW = sql.SQL("id, collection, ST_AsGeoJSON(geometry, 20), content::text")
 
@@ -144,30 +140,14 @@ class PgstacDatabase:
         return [row[0] for row in self.rows("SELECT content FROM pgstac.collections ORDER BY id")]
 
 
-def _interval(doc: dict[str, Any]) -> tuple[str | None, str | None]:
-    try:
-        start, end = doc["extent"]["temporal"]["interval"][0]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return (None, None)
-    return (start, end)
-
-
-def _bounds(doc: dict[str, Any]) -> tuple[float, float, float, float]:
-    try:
-        w, s, e, n = (float(v) for v in doc["extent"]["spatial"]["bbox"][0][:4])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return (-180.0, -90.0, 180.0, 90.0)
-    return (w, s, e, n)
-
-
-class PgstacCatalog(Catalog):
+class PgstacCatalog(RemoteCatalog):
     """One collection of a PgSTAC database.
 
     Args:
         db: the database (shared by its collections).
         doc: the STAC Collection document.
-        cache_ttl: seconds a search's result is kept (0: not kept).
-        cache_size: searches kept.
+        cache_ttl: seconds a search's selection is kept (0: not kept).
+        cache_size: items kept in the search cache, over all its searches.
     """
 
     def __init__(
@@ -177,46 +157,28 @@ class PgstacCatalog(Catalog):
         cache_ttl: float = 300,
         cache_size: int = 5000,
     ) -> None:
-        self.id = str(doc["id"])
+        super().__init__(str(doc["id"]), cache_ttl, cache_size)
         self.db = db
         self.doc = doc
-        self._layouts: dict[str, list[str]] = {}
-        self._cache = SearchCache(cache_ttl, cache_size)
-        self._info: CollectionInfo | None = None
         self._base: dict[str, Any] | None = None
 
     # -- description -----------------------------------------------------------------
-    def info(self) -> CollectionInfo:
-        """From the collection document; bands from ``item_assets``, else a sample item."""
-        if self._info is None:
-            doc = self.doc
-            declared = doc.get("qualitymosaic:bands")  # written by tiler load, in order
-            if isinstance(declared, list) and all(isinstance(b, str) for b in declared):
-                bands = list(declared)
-            else:
-                bands = self._bands(doc.get("item_assets") or {})
-            count = self.db.rows(
-                "SELECT count(*) FROM pgstac.items WHERE collection = %s", (self.id,)
-            )[0][0]
-            self._info = CollectionInfo(
-                id=self.id,
-                title=doc.get("title"),
-                description=doc.get("description"),
-                bounds=_bounds(doc),
-                interval=_interval(doc),
-                bands=bands,
-                renders=dict(doc.get("renders") or {}),
-                item_count=int(count),
-                summaries=dict(doc.get("summaries") or {}),
-            )
-        return self._info
+    def _document(self) -> dict[str, Any]:
+        """The collection document, as the database held it when the server started."""
+        return self.doc
 
-    def _bands(self, item_assets: dict[str, Any]) -> list[str]:
+    def _count(self) -> int:
+        """``count(*)`` of the collection's items."""
+        rows = self.db.rows("SELECT count(*) FROM pgstac.items WHERE collection = %s", (self.id,))
+        return int(rows[0][0])
+
+    def _bands(self, doc: dict[str, Any]) -> list[str]:
         """The first item's bands, then those of ``item_assets`` keys it lacks.
 
         (The first item's files tell the band names of multi-band assets that declare none;
         ``item_assets`` adds the assets other items have.)
         """
+        item_assets = doc.get("item_assets") or {}
         sample = self.sample()
         if sample is None:
             return list(asset_bands(item_assets))
@@ -268,32 +230,26 @@ class PgstacCatalog(Catalog):
     def _items(self, rows: list[tuple[Any, ...]]) -> list[Item]:
         """Items from ``_ROW`` rows: hydrated as PgSTAC's ``content_hydrate`` does."""
         base = self._base_item()
-        pending = []
-        for item_id, collection, geometry, content in rows:
-            doc = {
-                "id": item_id,
-                "geometry": loads(geometry),
-                "collection": collection,
-                "type": "Feature",
-                **loads(content),
-            }
-            doc = hydraters.hydrate(base, doc)  # pypgstac's Rust hydrater: ~3x hydrate_py
-            pending.append(parse_item(doc, _ROOT, self._layouts, dumps(doc)))
-        return build_items(pending)
+        docs = (
+            # pypgstac's own (Rust) hydrater, in place of the database's content_hydrate
+            hydraters.hydrate(
+                base,
+                {
+                    "id": item_id,
+                    "geometry": loads(geometry),
+                    "collection": collection,
+                    "type": "Feature",
+                    **loads(content),
+                },
+            )
+            for item_id, collection, geometry, content in rows
+        )
+        return self._parse(docs)
 
-    def search(
-        self, search: Search, geometry: BaseGeometry | None, limit: int | None = None
+    def _candidates(
+        self, search: Search, geometry: BaseGeometry | None, limit: int | None
     ) -> list[Item]:
-        """Items under ``geometry`` passing ``search``, in collection order (all of them)."""
-        if search.bbox is not None:
-            area = box(*search.bbox)
-            geometry = area if geometry is None else geometry.intersection(area)
-            if geometry.is_empty:
-                return []
-        key = (None if geometry is None else geometry.wkb, search, limit)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        """Every row of the pushed-down search (more than ``limit``: TooManyItems)."""
         where = self._where(search, geometry)
         # no query parameters: the WHERE text may hold '%' (LIKE patterns), quoted by PgSTAC
         query = sql.SQL("SELECT {} FROM pgstac.items WHERE {} {}").format(
@@ -309,10 +265,7 @@ class PgstacCatalog(Catalog):
             raise InvalidFilter(f"PgSTAC cannot run this filter: {exc}") from exc
         if limit is not None and len(rows) > limit:
             raise TooManyItems(None, limit)
-        # the exact selection and collection order, by the in-memory catalogue's own code
-        chosen = exact_selection(self.id, self._items(rows), search, geometry)
-        self._cache.put(key, chosen)
-        return chosen
+        return self._items(rows)
 
     def page(self, search: Search, limit: int, offset: int) -> ItemPage:
         """A page of the selection, ordered by PgSTAC (sortby, then id; default datetime)."""

@@ -18,23 +18,19 @@ import logging
 import math
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from pystac_client import Client
 from pystac_client.exceptions import APIError
-from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.assets import asset_bands
-from tiler.catalog.base import Catalog, ItemPage, TooManyItems
-from tiler.catalog.cache import SearchCache
+from tiler.catalog.base import ItemPage, TooManyItems
 from tiler.catalog.filters import Search, referenced
-from tiler.catalog.items import build_items, parse_item
-from tiler.catalog.memory import exact_selection
-from tiler.catalog.models import CollectionInfo, Item, dumps
+from tiler.catalog.models import Item
+from tiler.catalog.remote import RemoteCatalog
 from tiler.catalog.stac_params import stac_search_body
 from tiler.errors import (
     CatalogUnavailable,
@@ -53,7 +49,6 @@ PAGE_SIZE = 250
 MAX_PAGE_SIZE = 2000
 #: a catalogue that cannot filter server-side fetches at most this many times the limit
 CLIENT_FILTER_FACTOR = 10
-_ROOT = Path("/")  # items of an API carry URLs or absolute paths
 #: items a listing fetches to filter and order them here (an API without sort or filter)
 CLIENT_PAGE_LIMIT = 10_000
 #: pages one search follows at most when it has no limit
@@ -95,15 +90,15 @@ def _upstream(what: str, exc: Exception) -> Exception:
 _REMOTE_FAULTS = (APIError, requests.RequestException, ValueError, KeyError, TypeError)
 
 
-class StacApiCatalog(Catalog):
+class StacApiCatalog(RemoteCatalog):
     """One collection of a STAC API.
 
     Args:
         url: the collection's URL.
         headers: request headers for the API (e.g. a token); never logged.
         timeout: seconds per request to the API.
-        cache_ttl: seconds a search is kept (0: not kept).
-        cache_size: searches kept.
+        cache_ttl: seconds a search's selection is kept (0: not kept).
+        cache_size: items kept in the search cache, over all its searches.
         max_pages: pages one search may follow (None: enough for the limit, plus one).
     """
 
@@ -117,17 +112,15 @@ class StacApiCatalog(Catalog):
         max_pages: int | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self.root, self.id = split_collection_url(self.url)
+        self.root, collection_id = split_collection_url(self.url)
+        super().__init__(collection_id, cache_ttl, cache_size)
         self._headers = dict(headers or {})
         self.timeout = timeout
         self.max_pages = max_pages
-        self._cache = SearchCache(cache_ttl, cache_size)
         self._lock = threading.Lock()
         self._client: Client | None = None
         self._caps: dict[str, bool] = {}
         self._doc: dict[str, Any] | None = None
-        self._info: CollectionInfo | None = None
-        self._layouts: dict[str, list[str]] = {}
 
     # -- the API ---------------------------------------------------------------------
     def _open(self) -> Client:
@@ -160,7 +153,8 @@ class StacApiCatalog(Catalog):
         self._open()
         return self._caps[what]
 
-    def _collection(self) -> dict[str, Any]:
+    def _document(self) -> dict[str, Any]:
+        """The API's collection document (fetched once; again after :meth:`health`)."""
         if self._doc is None:
             try:
                 answer = requests.get(self.url, headers=self._headers, timeout=self.timeout)
@@ -184,37 +178,12 @@ class StacApiCatalog(Catalog):
             raise _upstream("the item search", exc) from exc
 
     # -- description -----------------------------------------------------------------
-    def info(self) -> CollectionInfo:
-        """From the API's collection document; bands from ``item_assets`` or an item."""
-        if self._info is None:
-            doc = self._collection()
-            declared = doc.get("qualitymosaic:bands")
-            if isinstance(declared, list) and all(isinstance(b, str) for b in declared):
-                bands = list(declared)
-            else:
-                bands = list(asset_bands(doc.get("item_assets") or {}))
-                if not bands and (sample := self.sample()) is not None:
-                    bands = list(sample.bands)
-            try:
-                w, s, e, n = (float(v) for v in doc["extent"]["spatial"]["bbox"][0][:4])
-            except (KeyError, IndexError, TypeError, ValueError):
-                w, s, e, n = (-180.0, -90.0, 180.0, 90.0)
-            try:
-                start, end = doc["extent"]["temporal"]["interval"][0]
-            except (KeyError, IndexError, TypeError, ValueError):
-                start, end = None, None
-            self._info = CollectionInfo(
-                id=self.id,
-                title=doc.get("title"),
-                description=doc.get("description"),
-                bounds=(w, s, e, n),
-                interval=(start, end),
-                bands=bands,
-                renders=dict(doc.get("renders") or {}),
-                item_count=self._count(),
-                summaries=dict(doc.get("summaries") or {}),
-            )
-        return self._info
+    def _bands(self, doc: dict[str, Any]) -> list[str]:
+        """Those of ``item_assets``, else those of the first item the API lists."""
+        bands = list(asset_bands(doc.get("item_assets") or {}))
+        if not bands and (sample := self.sample()) is not None:
+            bands = list(sample.bands)
+        return bands
 
     def _count(self) -> int | None:
         for page in self._pages(limit=1, max_items=1):
@@ -233,7 +202,7 @@ class StacApiCatalog(Catalog):
         """Whether the API answers with the collection."""
         try:
             self._doc = None
-            self._collection()
+            self._document()
         except (CatalogUnavailable, UpstreamError) as exc:
             return {"status": "unavailable", "detail": str(exc)}
         return {"status": "ok"}
@@ -241,8 +210,7 @@ class StacApiCatalog(Catalog):
     # -- selection -------------------------------------------------------------------
     def _items(self, docs: list[Any]) -> list[Item]:
         try:
-            pending = [parse_item(d, _ROOT, self._layouts, dumps(d)) for d in docs]
-            return build_items(pending)
+            return self._parse(docs)
         except (CollectionLoadError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise UpstreamError(f"the STAC API answered an item that is not STAC: {exc}") from exc
 
@@ -272,19 +240,14 @@ class StacApiCatalog(Catalog):
                 params["fields"] = {"include": include, "exclude": []}
         return params, filtered
 
-    def search(
-        self, search: Search, geometry: BaseGeometry | None, limit: int | None = None
+    def _candidates(
+        self, search: Search, geometry: BaseGeometry | None, limit: int | None
     ) -> list[Item]:
-        """Items under ``geometry`` passing ``search``, in collection order (all of them)."""
-        if search.bbox is not None:
-            area = box(*search.bbox)
-            geometry = area if geometry is None else geometry.intersection(area)
-            if geometry.is_empty:
-                return []
-        key = (None if geometry is None else geometry.wkb, search, limit)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        """Every page of the API's search (more than the limit allows: TooManyItems).
+
+        Without a filter applied by the API, up to :data:`CLIENT_FILTER_FACTOR` times the
+        limit is fetched to be filtered here.
+        """
         params, filtered = self._params(search, geometry)
         fetch = None if limit is None else (limit if filtered else limit * CLIENT_FILTER_FACTOR)
         docs: list[Any] = []
@@ -315,11 +278,7 @@ class StacApiCatalog(Catalog):
                 raise UpstreamError(
                     f"the STAC API's paging did not end after {n} pages ({len(docs)} items)"
                 )
-        chosen = exact_selection(self.id, self._items(docs), search, geometry)
-        if limit is not None and len(chosen) > limit:
-            raise TooManyItems(len(chosen), limit)
-        self._cache.put(key, chosen)
-        return chosen
+        return self._items(docs)
 
     def page(self, search: Search, limit: int, offset: int) -> ItemPage:
         """A page of the selection in collection order (sortby, then id; default datetime).
