@@ -11,16 +11,25 @@ close``), over demo tiles z11-z14 in a shuffled order, best and worst pixel:
 2. **overload**: an open loop at ``--factor`` x R (default 4) for ``--duration`` seconds,
    requests sent on schedule whatever the answers: latency of admitted requests (200) and of
    refused ones (503), timeouts (no answer in ``--timeout`` s) and errors.
-3. **memory**: a closed loop of ``limit`` connections for ``--memory`` seconds (uncached
+3. **retry storm**: ``--storm`` clients (default 200) in a closed loop that retry a refused
+   request at once, ignoring ``Retry-After``, for ``--storm-seconds``: the goodput (200s per
+   second) as a share of the sustainable rate, and the latency of the 503s.
+4. **disconnects**: ``--leave-tiles`` tiles computed once (warm-up), then answered (closed
+   loop of ``limit`` clients), then requested by clients that close the connection after
+   ``--leave`` s (default 0.1): the server's CPU seconds for the abandoned pass as a share of
+   the answered pass.
+5. **memory**: a closed loop of ``limit`` connections for ``--memory`` seconds (uncached
    tiles, no 503 expected): the server's RSS sampled every 10 s; growth from the first
    sample (after a warm-up of ``--warmup`` requests) to the end, the slope per request and
    the growth extrapolated to 100,000 requests, also from the second half of the samples only
    (the GDAL block cache and the open datasets fill over the first few thousand requests: a
    plateau then has a second-half slope near 0, a leak does not).
 
-Run: ``python benchmarks/load.py`` (about 2 + 1 + 10 minutes; ``--memory 0`` skips step 3,
-``--quick`` is a 1-minute smoke run). Targets: admitted p99 < 2 s, 503 p99 < 50 ms, 0
-timeouts; RSS growth over 100,000 requests < 5 %.
+Run: ``python benchmarks/load.py`` (about 2 + 1 + 1 + 1 + 10 minutes; ``--memory 0`` skips
+step 5, ``--storm 0`` and ``--leave 0`` steps 3 and 4, ``--quick`` is a 2-minute smoke run).
+Targets: admitted p99 < 2 s, 503 p99 < 50 ms, 0 timeouts; in the storm goodput >= 80 % of the
+sustainable rate and 503 p99 < 50 ms; abandoned work < 30 % of the CPU of the same tiles
+answered; RSS growth over 100,000 requests < 5 %.
 """
 
 from __future__ import annotations
@@ -125,6 +134,108 @@ async def closed_loop(
     return sample, counter[0]
 
 
+async def retry_storm(
+    port: int, paths: list[str], start: int, clients: int, seconds: float, timeout: float
+) -> Sample:
+    """``clients`` clients that retry a refused request at once, ignoring ``Retry-After``:
+    each sends its next tile when the last one was answered 200, the same tile again after
+    a 503 (a retry storm: as many refusals as the server can answer)."""
+    sample = Sample()
+    end = time.monotonic() + seconds
+    cursor = _Cursor(start)
+
+    async def client() -> None:
+        path = paths[cursor.take() % len(paths)]
+        while time.monotonic() < end:
+            before = len(sample.answers)
+            await fetch(port, path, timeout, sample)
+            if len(sample.answers) > before and sample.answers[-1][0] == 503:
+                continue
+            path = paths[cursor.take() % len(paths)]
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return sample
+
+
+class _Cursor:
+    """The next request's index, shared by the clients of one loop."""
+
+    def __init__(self, start: int) -> None:
+        self.at = start
+
+    def take(self) -> int:
+        self.at += 1
+        return self.at - 1
+
+
+async def leave_early(port: int, path: str, after: float) -> None:
+    """GET ``path`` and close the connection ``after`` seconds later, unanswered or not."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    try:
+        async with asyncio.timeout(after):
+            await reader.read()
+    except TimeoutError:
+        pass
+    writer.close()
+
+
+def server_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) used so far by the serving process(es)."""
+    parent = psutil.Process(proc.pid)
+    total = 0.0
+    for p in [parent, *parent.children(recursive=True)]:
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def disconnects(
+    proc: subprocess.Popen[bytes], port: int, paths: list[str], limit: int, after: float
+) -> dict[str, object]:
+    """The server's CPU for tiles answered vs the same tiles abandoned after ``after`` s.
+
+    Every tile is first computed once (warm-up: GDAL's block cache and open files are warm
+    for both measured passes, the rendered-tile cache is off); then the tiles answered by a
+    closed loop of ``limit`` clients, then the same tiles requested by ``limit`` clients at
+    a time that close the connection ``after`` seconds after sending.
+    """
+    asyncio.run(_all(port, paths, limit, None))
+    time.sleep(1)
+    cpu0 = server_cpu(proc)
+    asyncio.run(_all(port, paths, limit, None))
+    time.sleep(1)
+    answered = server_cpu(proc) - cpu0
+    cpu0 = server_cpu(proc)
+    asyncio.run(_all(port, paths, limit, after))
+    time.sleep(max(2.0, 4 * after))  # abandoned work still running ends
+    abandoned = server_cpu(proc) - cpu0
+    row: dict[str, object] = {
+        "phase": f"clients leaving after {after * 1000:.0f} ms",
+        "tiles": len(paths),
+        "cpu answered s": round(answered, 2),
+        "cpu abandoned s": round(abandoned, 2),
+        "abandoned / answered %": round(100 * abandoned / answered, 1),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+async def _all(port: int, paths: list[str], clients: int, leave: float | None) -> None:
+    """Every path once, ``clients`` at a time; ``leave``: close after that many seconds."""
+    cursor = _Cursor(0)
+    sample = Sample()
+
+    async def client() -> None:
+        while (i := cursor.take()) < len(paths):
+            if leave is None:
+                await fetch(port, paths[i], 60, sample)
+            else:
+                await leave_early(port, paths[i], leave)
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
 async def open_loop(
     port: int, paths: list[str], start: int, rate: float, seconds: float, timeout: float
 ) -> Sample:
@@ -212,17 +323,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument(
-        "--calibrate", type=float, default=120, help="seconds of step 1 (0: step 3 only)"
+        "--calibrate", type=float, default=120, help="seconds of step 1 (0: step 5 only)"
     )
     parser.add_argument("--duration", type=float, default=60, help="seconds of step 2")
     parser.add_argument("--factor", type=float, default=4.0, help="overload x sustainable")
-    parser.add_argument("--memory", type=float, default=600, help="seconds of step 3 (0: skip)")
+    parser.add_argument("--memory", type=float, default=600, help="seconds of step 5 (0: skip)")
     parser.add_argument("--warmup", type=int, default=500, help="requests before RSS counts")
     parser.add_argument("--timeout", type=float, default=30, help="client timeout, seconds")
+    parser.add_argument("--storm", type=int, default=200, help="retrying clients (0: skip)")
+    parser.add_argument("--storm-seconds", type=float, default=60, help="seconds of the storm")
+    parser.add_argument(
+        "--leave", type=float, default=0.1, help="clients leave after s (0: skip that phase)"
+    )
+    parser.add_argument("--leave-tiles", type=int, default=120, help="tiles of that phase")
     parser.add_argument("--quick", action="store_true", help="20 s + 20 s + 30 s smoke run")
     args = parser.parse_args()
     if args.quick:
         args.calibrate, args.duration, args.memory, args.warmup = 20, 20, 30, 50
+        args.storm_seconds, args.leave_tiles = 20, 40
     port = free_port()
     env = {"TILER_TILE_CACHE_BYTES": "0"}
     proc = start_server(port, args.workers, env)
@@ -243,6 +361,18 @@ def main() -> None:
             open_loop(port, paths, at, args.factor * rate, args.duration, args.timeout)
         )
         report(f"open loop at {args.factor:g} x {rate:.1f}/s", over, args.duration)
+        if args.storm > 0:
+            storm = asyncio.run(
+                retry_storm(port, paths, at, args.storm, args.storm_seconds, args.timeout)
+            )
+            report(f"{args.storm} clients retrying at once", storm, args.storm_seconds)
+            goodput = len(storm.latencies(200)) / args.storm_seconds
+            print(
+                json.dumps({"goodput / sustainable %": round(100 * goodput / rate, 1)}),
+                flush=True,
+            )
+        if args.leave > 0:
+            disconnects(proc, port, paths[: args.leave_tiles], limit, args.leave)
         if args.memory > 0:
             memory(proc, port, paths, limit, args)
     finally:

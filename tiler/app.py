@@ -30,7 +30,7 @@ from starlette.requests import Request
 
 from tiler import __version__, errors
 from tiler.api import collections, export, maps, point, tiles
-from tiler.api.admission import Admission
+from tiler.api.admission import Admission, Coalescer
 from tiler.api.body import BodyLimit
 from tiler.api.gate import Gate
 from tiler.api.head import HeadAsGet
@@ -113,12 +113,14 @@ def create_app(
     app.state.engine = engine
     app.state.cache = ResponseCache(settings.tile_cache_bytes)
     app.state.gate = gate
+    app.state.coalescer = Coalescer()
     app.state.min_zoom = MinZoom(settings.max_items_per_tile, ttl=settings.search_cache_ttl or 300)
     errors.install(app)
     app.add_exception_handler(DeadlineExceeded, _deadline_exceeded)
     app.add_exception_handler(RequestCancelled, _cancelled)
-    for module in (collections, tiles, maps, point, export):
-        app.include_router(module.router)
+    routers = [module.router for module in (collections, tiles, maps, point, export)]
+    for router in routers:
+        app.include_router(router)
     app.include_router(maps.PublicTMSFactory().router, tags=["Tiling Schemes"])
 
     app.mount("/static/viewer", StaticFiles(directory=VIEWER, check_dir=False), name="viewer")
@@ -147,7 +149,13 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    app.add_middleware(Admission, gate=gate, cache=app.state.cache)  # innermost
+    app.add_middleware(
+        Admission,
+        gate=gate,
+        routes=[route for router in routers for route in router.routes],
+        cache=app.state.cache,
+        coalescer=app.state.coalescer,
+    )  # innermost
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # before a slot is taken
     app.add_middleware(
         CORSMiddleware,

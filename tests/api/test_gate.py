@@ -26,11 +26,11 @@ def test_turns_are_given_in_arrival_order_and_withdrawn_ones_are_skipped():
         gone.set()  # a's client leaves while it waits
         await a
         assert gate.queued == 2
-        gate.leave(1.0)  # the slot passes to b, not to a
+        gate.release(1.0)  # the slot passes to b, not to a
         await b
-        gate.leave(1.0)
+        gate.release(1.0)
         await c
-        gate.leave(1.0)
+        gate.release(1.0)
         assert order == ["b", "c"]
         assert gate.in_flight == 0 and gate.queued == 0
 
@@ -47,7 +47,7 @@ def test_a_long_expected_wait_is_refused_at_once_and_no_queue_means_none():
         while gate.queued < 1:
             await asyncio.sleep(0)
         assert not await gate.enter(never)  # (1 + 1) x 1.5 / 2 = 1.5 s: refused at once
-        gate.leave()
+        gate.release()
         assert await waiting
         assert not await Gate(limit=1, timeout=60, queue_wait=0, min_queue=0, in_flight=1).enter(
             never
@@ -65,7 +65,7 @@ def test_a_cancelled_waiter_gives_back_a_slot_it_was_handed():
         waiting = asyncio.ensure_future(gate.enter(never))
         while gate.queued < 1:
             await asyncio.sleep(0)
-        gate.leave()  # handed over ...
+        gate.release()  # handed over ...
         waiting.cancel()  # ... but its request is cancelled before it runs
         await asyncio.gather(waiting, return_exceptions=True)
         assert gate.in_flight == 0 and gate.queued == 0
@@ -83,9 +83,9 @@ def test_the_minimum_queue_waits_however_slow_computations_are():
             await asyncio.sleep(0)
         assert not await gate.enter(never)  # beyond the minimum, 200 s expected: refused
         for w in waiting:
-            gate.leave()
+            gate.release()
             assert await w
-        gate.leave()
+        gate.release()
         assert gate.in_flight == 0
 
     asyncio.run(scenario())

@@ -22,6 +22,7 @@ import morecantile
 import pytest
 from fastapi.testclient import TestClient
 
+from tiler.api.admission import OVERLOAD_RESPONSES
 from tiler.app import create_app
 from tiler.catalog.loaders import load_collection
 from tiler.catalog.memory import MemoryCatalog
@@ -101,6 +102,15 @@ def test_beyond_the_limit_answers_503_at_once_before_any_work(make_client, tiles
         assert len(blocker.calls) == reads  # refused before any read
         point = client.get("/collections/test/point/15.003,45.103")
         assert point.status_code == 503
+        export = client.get("/collections/test/bbox/15.0,45.1,15.01,45.11/16x16.png")
+        assert export.status_code == 503
+        square = [[15.0, 45.1], [15.01, 45.1], [15.01, 45.11], [15.0, 45.1]]
+        feature = {
+            "type": "Feature",
+            "properties": {},
+            "geometry": {"type": "Polygon", "coordinates": [square]},
+        }
+        assert client.post("/collections/test/feature", json=feature).status_code == 503
         health = client.get("/healthz")  # never refused
         assert health.status_code == 200
         assert health.json()["load"]["in_flight"] == 1
@@ -198,19 +208,18 @@ def test_identical_requests_share_one_computation(make_client, tiles):
         return real_mosaic(*args, **kwargs)
 
     engine.mosaic = counted
-    gate = client.app.state.gate
     with ThreadPoolExecutor(6) as pool:
         answers = [pool.submit(client.get, tiles[0])]
         assert blocker.started.wait(WAIT)
         answers += [pool.submit(client.get, tiles[0]) for _ in range(5)]
-        _until(lambda: sum(f.waiters for f in gate.flights.values()) == 6)
+        _until(lambda: sum(f.waiters for f in client.app.state.coalescer.flights.values()) == 6)
         blocker.release.set()
         responses = [a.result(WAIT) for a in answers]
     assert [r.status_code for r in responses] == [200] * 6
     assert len({r.content for r in responses}) == 1
     assert len(computations) == 1
     assert sum(r.headers.get("X-Coalesced") == "1" for r in responses) == 5
-    assert gate.flights == {}
+    assert client.app.state.coalescer.flights == {}
 
 
 def _scope(url: str) -> dict[str, Any]:
@@ -431,3 +440,22 @@ def test_tiler_serve_with_two_workers_logs_the_application_at_info(synthetic, ti
         out, _ = server.communicate(timeout=60)
     log = out.decode(errors="replace")
     assert log.count("INFO tiler.api.tiles: tile test 15/") == 4, log[-3000:]
+
+
+def test_the_routes_under_admission_control_are_those_documenting_the_503(make_client):
+    """Admission is derived from the routes' OpenAPI responses: what the document says is
+    what the middleware does (a renamed route keeps its control)."""
+    paths = make_client().get("/openapi.json").json()["paths"]
+    documented = {
+        (path, method)
+        for path, methods in paths.items()
+        for method, operation in methods.items()
+        if operation["responses"].get("503", {}).get("description")
+        == OVERLOAD_RESPONSES[503]["description"]
+    }
+    assert documented == {
+        ("/collections/{collection_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}", "get"),
+        ("/collections/{collection_id}/point/{coordinates}", "get"),
+        ("/collections/{collection_id}/bbox/{extent}/{size}.{format}", "get"),
+        ("/collections/{collection_id}/feature", "post"),
+    }

@@ -4,14 +4,16 @@
 :class:`~tiler.engine.budget.Budget` (``TILER_REQUEST_TIMEOUT``), made current so the read
 scheduler obeys it; if a request has not started its answer one second past the deadline
 (work stuck outside the reads), the middleware answers 504 itself. For the expensive routes
-(tiles, point, bbox and feature exports), before any work:
+(those that document the 503 of :data:`OVERLOAD_RESPONSES`: tiles, point, exports), before
+any work:
 
 - a tile already in the rendered-tile cache is served, never refused;
 - a GET identical to one being computed (same path, query and ``If-None-Match``) waits for
-  that computation and gets a copy of its answer (``X-Coalesced: 1``);
+  that computation and gets a copy of its answer (``X-Coalesced: 1``, :class:`Coalescer`);
 - beyond ``limit`` computations in flight a request waits its turn only while the expected
   wait is short (:class:`~tiler.api.gate.Gate`), else the answer is 503 with
-  ``Retry-After`` at once;
+  ``Retry-After`` at once, as cheaply as possible (a retry storm must not starve the
+  computations of CPU): decided from the scope alone, before any parsing or task;
 - when the client disconnects (and nobody else waits for the same answer) the budget is
   cancelled, so no further reads are scheduled for it.
 """
@@ -21,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiler.api.gate import Gate
@@ -35,13 +38,8 @@ from tiler.engine.budget import Budget, DeadlineExceeded, budget_scope
 
 logger = logging.getLogger(__name__)
 
-#: the expensive routes: tiles, point, exports (matched at the end of the path)
-EXPENSIVE = re.compile(
-    r"/collections/[^/]+/(?:(?P<tile>tiles/[^/]+/[^/]+/[^/]+/[^/]+)|(?P<point>point/[^/]+)"
-    r"|bbox/[^/]+/[^/]+|feature)$"
-)
-
-#: OpenAPI ``responses`` of the expensive routes for what this middleware answers
+#: OpenAPI ``responses`` of the expensive routes for what this middleware answers; a route
+#: that documents them is admission-controlled (:class:`ExpensiveRoutes`)
 OVERLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "Busy: too many requests in progress; retry after `Retry-After` s."},
     504: {"description": "The request's work ran past TILER_REQUEST_TIMEOUT."},
@@ -61,7 +59,7 @@ class _Flight:
         self.start: Message | None = None
         self.body: bytearray | None = bytearray()
 
-    def leave(self) -> None:
+    def abandon(self) -> None:
         """A waiting client went away; cancel the work once nobody waits."""
         self.waiters -= 1
         if self.waiters <= 0:
@@ -74,6 +72,56 @@ class _Flight:
             self.body += message.get("body", b"")
             if len(self.body) > SHARED_BYTES:
                 self.body = None  # too large to keep a copy: waiters compute it themselves
+
+
+class Coalescer:
+    """Identical GETs of the expensive routes being computed, by request key.
+
+    The first computes; the others wait for its answer and get a copy.
+    """
+
+    def __init__(self) -> None:
+        self.flights: dict[str, _Flight] = {}
+
+    def get(self, key: str) -> _Flight | None:
+        """The computation of ``key`` in progress, if any."""
+        return self.flights.get(key)
+
+    def start(self, key: str, budget: Budget) -> _Flight:
+        """Record the computation of ``key`` (one that others may wait for)."""
+        flight = self.flights[key] = _Flight(budget)
+        return flight
+
+    def finish(self, key: str, flight: _Flight) -> None:
+        """The computation of ``key`` ended: wake its waiters, forget it."""
+        if self.flights.get(key) is flight:
+            del self.flights[key]
+        flight.done.set()
+
+
+class ExpensiveRoutes:
+    """The routes whose work is admission-controlled.
+
+    Those that document the 503 of :data:`OVERLOAD_RESPONSES`, so that renaming a route
+    cannot drop its admission control, and the documentation says which routes it covers.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self.routes = [r for r in routes if isinstance(r, APIRoute) and 503 in r.responses]
+        if not self.routes:
+            raise ValueError("no route documents OVERLOAD_RESPONSES: nothing to admit")
+
+    def match(self, scope: Scope) -> bool:
+        """Whether the request's path is one of these routes (any method)."""
+        return any(route.matches(scope)[0] is not Match.NONE for route in self.routes)
+
+
+def request_key(scope: Scope) -> str:
+    """The request's identity: its path and its sorted query parameters (decoded)."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    path: str = scope["path"]
+    return path + "?" + "&".join(f"{k}={v}" for k, v in pairs)
 
 
 class _Watcher:
@@ -142,47 +190,75 @@ async def _first(*events: asyncio.Event, timeout: float | None) -> None:
 
 
 class Admission:
-    """The middleware (see the module's description)."""
+    """The middleware (see the module's description).
 
-    def __init__(self, app: ASGIApp, gate: Gate, cache: ResponseCache | None = None) -> None:
+    Args:
+        app: the application inside.
+        gate: the computation slots and their queue.
+        routes: the application's API routes (the expensive ones are found among them).
+        cache: the rendered-tile cache (a cached answer is served, never refused).
+        coalescer: identical requests in progress (default: a new one).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate: Gate,
+        routes: Sequence[BaseRoute],
+        cache: ResponseCache | None = None,
+        coalescer: Coalescer | None = None,
+    ) -> None:
         self.app = app
         self.gate = gate
+        self.expensive = ExpensiveRoutes(routes)
         self.cache = cache
+        self.coalescer = coalescer or Coalescer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with budget_scope(Budget(self.gate.timeout)) as budget:
-            match = EXPENSIVE.search(scope["path"])
-            if match is None:
+        if not self.expensive.match(scope):
+            with budget_scope(Budget(self.gate.timeout)) as budget:
                 await self._run(scope, receive, _Reply(send), budget)
+            return
+        key = ""
+        if scope["method"] == "GET":
+            key = request_key(scope)
+            if self.cache is not None and self.cache.get(key):
+                with budget_scope(Budget(self.gate.timeout)) as budget:
+                    await self._run(scope, receive, _Reply(send), budget)  # never refused
                 return
-            get = scope["method"] == "GET"
-            key = ResponseCache.key(Request(scope)) if get else ""
-            if get and match["tile"] and self.cache is not None and self.cache.get(key):
-                await self._run(scope, receive, _Reply(send), budget)  # cheap: never refused
+            inm = dict(scope["headers"]).get(b"if-none-match", b"").decode("latin-1")
+            key = f"{key}\n{inm}"
+            flight = self.coalescer.get(key)
+            if flight is not None and await self._follow(flight, receive, send):
                 return
-            if get and (match["tile"] or match["point"]):
-                inm = dict(scope["headers"]).get(b"if-none-match", b"").decode("latin-1")
-                key = f"{key}\n{inm}"
-                flight = self.gate.flights.get(key)
-                if flight is not None and await self._follow(flight, receive, send):
-                    return
-            else:
-                key = ""
+        if self.gate.refuses():  # the cheap path: no task, no parsing, no budget
+            await self._refuse(send)
+            return
+        with budget_scope(Budget(self.gate.timeout)) as budget:
             await self._admit(scope, receive, send, budget, key)
+
+    async def _refuse(self, send: Send) -> None:
+        gate = self.gate
+        gate.refused += 1
+        await send_json(
+            send,
+            503,
+            f"the server is busy: {gate.in_flight} requests are being computed (the limit of "
+            f"this worker) and {gate.queued} wait; retry after {gate.retry_after} s",
+            {"Retry-After": str(gate.retry_after)},
+        )
 
     async def _admit(
         self, scope: Scope, receive: Receive, send: Send, budget: Budget, key: str
     ) -> None:
         gate = self.gate
-        flight = None
-        if key:
-            flight = gate.flights[key] = _Flight(budget)
+        flight = self.coalescer.start(key, budget) if key else None
         gone = asyncio.Event()
-        stop = flight.leave if flight else budget.cancel
+        stop = flight.abandon if flight else budget.cancel
 
         def disconnected() -> None:
             gone.set()
@@ -192,27 +268,17 @@ class Admission:
         try:
             if not await gate.enter(gone):
                 if not gone.is_set():
-                    gate.refused += 1
-                    await send_json(
-                        send,
-                        503,
-                        f"the server is busy: {gate.in_flight} requests are being computed "
-                        f"(the limit of this worker) and {gate.queued} wait; retry after "
-                        f"{gate.retry_after} s",
-                        {"Retry-After": str(gate.retry_after)},
-                    )
+                    await self._refuse(send)
                 return
             started = time.monotonic()
             try:
                 await self._run(scope, watcher.receive, _Reply(send, flight), budget)
             finally:
-                gate.leave(time.monotonic() - started)
+                gate.release(time.monotonic() - started)
         finally:
             watcher.stop()
             if flight is not None:
-                if gate.flights.get(key) is flight:
-                    del gate.flights[key]
-                flight.done.set()
+                self.coalescer.finish(key, flight)
 
     async def _follow(self, flight: _Flight, receive: Receive, send: Send) -> bool:
         """Wait for an identical computation and send its answer; False: compute it anew."""
@@ -224,7 +290,7 @@ class Admission:
         finally:
             watcher.stop()
             if not flight.done.is_set():
-                flight.leave()
+                flight.abandon()
         if gone.is_set():
             return True  # nobody to answer
         if not flight.done.is_set():

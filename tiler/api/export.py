@@ -17,6 +17,7 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_geom
 from rio_tiler.constants import WGS84_CRS
 
+from tiler.api.admission import OVERLOAD_RESPONSES
 from tiler.api.crs import CoordCRSParams, DstCRSParams, check_coordinates, projected_bounds
 from tiler.api.deps import Mosaic, get_engine, get_settings, mosaic_params
 from tiler.api.responses import Rendered, respond, stats_headers
@@ -144,6 +145,7 @@ def _render(
     "/collections/{collection_id}/bbox/{extent}/{size}.{format}",
     response_class=Response,
     summary="Export the mosaic of a bbox",
+    responses=OVERLOAD_RESPONSES,
 )
 def bbox_export(
     request: Request,
@@ -169,6 +171,7 @@ def bbox_export(
     "/collections/{collection_id}/feature",
     response_class=Response,
     summary="Export the mosaic inside a GeoJSON feature",
+    responses=OVERLOAD_RESPONSES,
 )
 def feature_export(
     request: Request,

@@ -15,15 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from tiler.api.admission import _Flight
+from typing import Any
 
 
 @dataclass
 class Gate:
-    """What the worker is doing: computations, the queue, identical requests being shared.
+    """What the worker is doing: computations in their slots, the queue in front of them.
 
     Attributes:
         limit: computations of expensive routes at once.
@@ -48,7 +45,6 @@ class Gate:
     overdue: int = 0
     refused: int = 0
     coalesced: int = 0
-    flights: dict[str, _Flight] = field(default_factory=dict)
     _turns: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -71,17 +67,23 @@ class Gate:
         """Seconds a request arriving now would wait for a slot."""
         return (self.queued + 1) * self.service / self.limit
 
+    def refuses(self) -> bool:
+        """Whether a request arriving now would be refused (no slot, no room in the queue)."""
+        if self.in_flight < self.limit and not self.queued:
+            return False
+        return self.queued >= (self.min_queue or 0) and self.expected_wait() > self.queue_wait
+
     async def enter(self, gone: asyncio.Event) -> bool:
         """Take a slot, at once or after a short wait in turn.
 
         Returns:
-            True with a slot (give it back with :meth:`leave`); False when refused or the
+            True with a slot (give it back with :meth:`release`); False when refused or the
             client went away (``gone``) while waiting.
         """
         if self.in_flight < self.limit and not self.queued:
             self.in_flight += 1
             return True
-        if self.queued >= (self.min_queue or 0) and self.expected_wait() > self.queue_wait:
+        if self.refuses():
             return False
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._turns.append(turn)
@@ -92,7 +94,7 @@ class Gate:
             await asyncio.wait(either, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             if self._give_up(turn):
-                self.leave()
+                self.release()
             raise
         finally:
             left.cancel()
@@ -100,7 +102,7 @@ class Gate:
         if not self._give_up(turn):
             return False
         if gone.is_set():
-            self.leave()
+            self.release()
             return False
         return True
 
@@ -108,10 +110,10 @@ class Gate:
         """True if ``turn`` was given a slot; else it is withdrawn from the queue."""
         if turn.done() and not turn.cancelled():
             return True
-        turn.cancel()  # :meth:`leave` skips it
+        turn.cancel()  # :meth:`release` skips it
         return False
 
-    def leave(self, seconds: float | None = None) -> None:
+    def release(self, seconds: float | None = None) -> None:
         """Give a slot back (to the first in the queue), after ``seconds`` of work."""
         if seconds is not None:
             self.service += 0.2 * (seconds - self.service)

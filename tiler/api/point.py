@@ -11,6 +11,7 @@ from rasterio.warp import transform
 from rio_tiler.constants import WGS84_CRS
 from titiler.core.dependencies import DatasetParams
 
+from tiler.api.admission import OVERLOAD_RESPONSES
 from tiler.api.crs import CoordCRSParams, check_coordinates
 from tiler.api.deps import (
     LayerParams,
@@ -59,6 +60,7 @@ def _reason(text: str | None) -> str | None:
 @router.get(
     "/collections/{collection_id}/point/{coordinates}",
     summary="Winner and per-item series at a point",
+    responses=OVERLOAD_RESPONSES,
 )
 def point(
     catalog: Annotated[Catalog, Depends(get_catalog)],
