@@ -17,16 +17,29 @@ import ctypes
 import gc
 import logging
 import os
+import re
+import threading
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import TextIO
+from urllib.parse import quote
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tiler import __version__, errors
 from tiler.api import collections, export, maps, point, tiles
@@ -107,7 +120,9 @@ def create_app(
         "STAC collections as map tiles.",
         root_path=settings.root_path,
         lifespan=lifespan,
+        redirect_slashes=False,  # SlashRedirect does it, without trusting Host
     )
+    app.router.default = SlashRedirect(app.router, settings.public_url, app.router.default)
     app.state.settings = settings
     app.state.catalogs = catalogs
     app.state.engine = engine
@@ -169,6 +184,56 @@ def create_app(
     return app
 
 
+class SlashRedirect:
+    """The router's answer to an unmatched path: a redirect across a trailing slash, or 404.
+
+    Starlette's own redirect (``redirect_slashes``) writes an absolute ``Location`` from the
+    ``Host`` header, so ``Host: evil.example`` on ``/collections/demo/`` sent the client to
+    ``https://evil.example/collections/demo``. This one writes ``TILER_PUBLIC_URL`` + path
+    when it is set, else a path only (relative to the host the client asked), never a Host.
+
+    Args:
+        router: the app's router (its routes are matched against the other spelling).
+        public_url: ``TILER_PUBLIC_URL``, or None.
+        fallback: what answers a path that matches nowhere either way (the 404).
+    """
+
+    def __init__(self, router: APIRouter, public_url: str | None, fallback: ASGIApp) -> None:
+        self.router = router
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Redirect (307) to the matching spelling of the path, else answer the fallback."""
+        location = self.location(scope) if scope["type"] == "http" else None
+        if location is None:
+            await self.fallback(scope, receive, send)
+            return
+        await RedirectResponse(location, status_code=307)(scope, receive, send)
+
+    def location(self, scope: Scope) -> str | None:
+        """Where the request's path with or without its trailing slash is served, or None."""
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):  # the root path was not stripped by a proxy
+            path = path[len(root) :]
+        if path in ("", "/"):
+            return None
+        other = path.rstrip("/") if path.endswith("/") else path + "/"
+        if not other or not any(
+            route.matches({**scope, "path": other, "root_path": ""})[0] is not Match.NONE
+            for route in self.router.routes
+        ):
+            return None
+        where = quote(other, safe="/:@!$&'()*+,;=%")
+        base = self.public_url if self.public_url is not None else root
+        location = f"{base}{where}"
+        if location.startswith("//"):  # never a scheme-relative URL to another host
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        return f"{location}?{query}" if query else location
+
+
 async def _deadline_exceeded(request: Request, exc: Exception) -> JSONResponse:
     logger.warning("%s %s: %s", request.method, request.url.path, exc)
     return JSONResponse(
@@ -196,35 +261,79 @@ def configure_logging(level: str = "INFO") -> None:
         )
 
 
-class _FirstOnly(logging.Filter):
-    """Lets each distinct message through once (up to ``limit`` distinct ones remembered)."""
+#: a number in a warning's text (request values: coordinates, sizes, thresholds)
+_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
-    def __init__(self, limit: int = 1000) -> None:
-        super().__init__()
-        self.limit = limit
-        self.seen: set[str] = set()
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
-        message = record.getMessage()
-        if message in self.seen:
-            return False
-        if len(self.seen) < self.limit:
-            self.seen.add(message)
-        return True
+def _masked(text: str, limit: int = 300) -> str:
+    """``text`` on one line, numbers replaced by ``#``, control characters escaped, cut."""
+    text = _NUMBER.sub("#", text[: 4 * limit])
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class WarningLog:
+    """Python warnings, logged to ``py.warnings`` without the request's values.
+
+    A warning's text may repeat what a request sent (geojson_pydantic's antimeridian
+    warning quotes the bbox's numbers), so its numbers are logged as ``#`` and control
+    characters escaped. Each text is logged once per place that warns (category, file,
+    line), at most ``per_place`` distinct texts per place and ``places`` places in all; what
+    passes those bounds is not logged (one fixed line says so per place). So requests
+    can neither write their own values to the log nor a line each.
+    """
+
+    def __init__(self, per_place: int = 5, places: int = 1000) -> None:
+        self.per_place = per_place
+        self.places = places
+        self.seen: dict[tuple[str, str, int], set[str]] = {}
+        self._lock = threading.Lock()
+        self._log = logging.getLogger("py.warnings")
+
+    def __call__(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        """Log one warning (the signature of :func:`warnings.showwarning`)."""
+        place = (category.__name__, filename, lineno)
+        text = _masked(str(message))
+        with self._lock:
+            texts = self.seen.get(place)
+            if texts is None:
+                if len(self.seen) >= self.places:
+                    return
+                texts = self.seen[place] = set()
+            if text in texts or len(texts) > self.per_place:
+                return
+            texts.add(text)
+            full = len(texts) > self.per_place
+        if full:
+            self._log.warning(
+                "%s:%s: %s: further warnings from here are not logged",
+                filename,
+                lineno,
+                category.__name__,
+            )
+        else:
+            self._log.warning("%s:%s: %s: %s", filename, lineno, category.__name__, text)
 
 
 def configure_warnings() -> None:
-    """Log Python warnings (``py.warnings``) once per distinct warning and source line.
+    """Log Python warnings (``py.warnings``) once per distinct text and place, values masked.
 
     Libraries warn per dataset opened (rio-tiler's ``NoOverviewWarning``), and any
     ``warnings.catch_warnings()`` (rio-tiler and this package use it per tile rendered)
     resets Python's memory of what was shown, so the same warning went to stderr again and
-    again (thousands of lines per 10,000 tiles); now it is logged the first time only.
+    again (thousands of lines per 10,000 tiles); now it is logged the first time only, by
+    :class:`WarningLog` (which also keeps request values out of the log).
     """
-    logging.captureWarnings(True)
-    log = logging.getLogger("py.warnings")
-    if not any(isinstance(f, _FirstOnly) for f in log.filters):
-        log.addFilter(_FirstOnly())
+    if not isinstance(warnings.showwarning, WarningLog):
+        warnings.showwarning = WarningLog()
 
 
 def configure_gdal() -> None:

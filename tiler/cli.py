@@ -2,12 +2,70 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from socket import socket
+from typing import Any
 
 import click
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
 from tiler import __version__
+
+#: what a request that the HTTP parser cannot read gets (uvicorn's own is plain text)
+UNREADABLE = (
+    "the HTTP request could not be read: a malformed request line or header, or a request "
+    "line and headers longer than the server's limit of about 64 KB; shorten the URL (a "
+    "large geometry goes in the body of POST /collections/{id}/feature)"
+)
+
+
+class JSONErrorsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, whose 400 for an unreadable request is the API's JSON.
+
+    uvicorn answers a request its parser refuses (a request line over about 64 KB, bytes
+    that are not HTTP) itself, with ``text/plain`` "Invalid HTTP request received.": the
+    request never reaches the app, so the app cannot answer it; this writes the same 400
+    as ``{"detail": ...}``, as the API's other refusals are.
+    """
+
+    def send_400_response(self, msg: str) -> None:
+        """Write a JSON 400 and close the connection (``msg`` is uvicorn's, not the client's)."""
+        body = json.dumps({"detail": UNREADABLE}).encode()
+        head = [b"HTTP/1.1 400 Bad Request\r\n"]
+        head += [
+            name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers
+        ]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+
+class DrainingMultiprocess(Multiprocess):
+    """uvicorn's worker supervisor, which stops listening when it is told to stop.
+
+    uvicorn's parent process keeps its copy of the listening socket open until every worker
+    has finished its requests in flight: connections that arrive meanwhile are accepted by the
+    kernel, never served, and reset when the parent exits. Closing the parent's copy first
+    means that once the workers stop accepting (at once, on SIGTERM), the port refuses.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket]) -> None:
+        super().__init__(config, sockets=sockets)
+        self.listening = sockets
+
+    def terminate_all(self) -> None:
+        """Close the parent's listening sockets, then terminate the workers (they drain)."""
+        for sock in self.listening:
+            sock.close()
+        super().terminate_all()
 
 
 @click.group()
@@ -47,6 +105,15 @@ def cli(verbose: bool) -> None:
     help="Port to bind (env TILER_PORT).",
 )
 @click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="FORWARDED_ALLOW_IPS",
+    help="Peers whose X-Forwarded-Proto and X-Forwarded-For are trusted, comma-separated, "
+    "'*' for all (uvicorn's option; env FORWARDED_ALLOW_IPS). TILER_PUBLIC_URL, when set, "
+    "makes every URL the API writes, whatever these headers say.",
+)
+@click.option(
     "--workers",
     default=1,
     show_default=True,
@@ -55,7 +122,12 @@ def cli(verbose: bool) -> None:
     help="Worker processes (env TILER_WORKERS).",
 )
 def serve(
-    sources: tuple[str, ...], collection_ids: tuple[str, ...], host: str, port: int, workers: int
+    sources: tuple[str, ...],
+    collection_ids: tuple[str, ...],
+    host: str,
+    port: int,
+    forwarded_allow_ips: str,
+    workers: int,
 ) -> None:
     """Serve STAC collection files, PgSTAC databases and STAC API collections.
 
@@ -65,10 +137,7 @@ def serve(
     No SOURCE: the database of TILER_DATABASE_URL / DATABASE_URL when set, else the
     built-in demo collection.
     """
-    import json
     import os
-
-    import uvicorn
 
     from tiler.catalog.pgstac import is_dsn
     from tiler.catalog.stacapi import is_stac_api
@@ -93,6 +162,12 @@ def serve(
     if collection_ids:
         update["pgstac_collections"] = list(collection_ids)
     settings = settings.model_copy(update=update)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "http": JSONErrorsProtocol,
+        "forwarded_allow_ips": forwarded_allow_ips,
+    }
     if workers > 1:
         # workers import the app factory and read the settings from the environment
         chosen = list(settings.collections)
@@ -102,11 +177,16 @@ def serve(
             chosen = [ensure_demo(settings.demo_dir)]
         os.environ["TILER_COLLECTIONS"] = json.dumps([str(c) for c in chosen])
         os.environ["TILER_PGSTAC_COLLECTIONS"] = json.dumps(settings.pgstac_collections)
-        uvicorn.run("tiler.app:serve_app", factory=True, host=host, port=port, workers=workers)
+        config = uvicorn.Config("tiler.app:serve_app", factory=True, workers=workers, **options)
+        sock = config.bind_socket()
+        try:
+            DrainingMultiprocess(config, sockets=[sock]).run()
+        finally:
+            sock.close()
         return
     from tiler.app import serve_app
 
-    uvicorn.run(serve_app(settings), host=host, port=port)
+    uvicorn.run(serve_app(settings), **options)
 
 
 @cli.command()

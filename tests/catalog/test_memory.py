@@ -17,7 +17,7 @@ from tiler.catalog.filters import (
     make_search,
 )
 from tiler.catalog.loaders import load_collection
-from tiler.catalog.memory import MAX_CACHED_FILTERS, MemoryCatalog
+from tiler.catalog.memory import MAX_CACHED_FILTERS, MAX_CACHED_RANKS, MemoryCatalog
 
 
 def select(catalog, search, geom):
@@ -324,6 +324,36 @@ def test_filter_cache_is_bounded_and_stays_right(random_collection):
         if k % 9 == 0 or k >= len(texts):
             assert got == _naive(col, text, None, None, None, None, ())
     assert len(col._filters) == MAX_CACHED_FILTERS  # the private cache: bounded
+
+
+def test_unknown_sort_keys_add_no_ranks(random_collection):
+    col = fresh(random_collection)
+    for k in range(200):  # 8 new names a request, as a client may send
+        names = ",".join(f"-nosuch{k}_{j}" for j in range(8))
+        got = _ids(col.page(make_search(sortby=names), limit=3, offset=0).items)
+        assert got == sorted(it.id for it in col.items)[:3]  # all missing: id order
+    assert set(col._ranks) == {"id"}  # the private cache: no entry per unknown name
+
+
+def test_rank_cache_is_bounded_and_stays_right(tmp_path):
+    names = [f"p{k}" for k in range(MAX_CACHED_RANKS + 8)]
+    items = [
+        _item(
+            f"i{k}",
+            "2021-06-01T00:00:00Z",
+            0,
+            0,
+            **{n: (k * (j + 3)) % 7 for j, n in enumerate(names)},
+        )
+        for k in range(20)
+    ]
+    col = _collection(tmp_path, items)
+    for name in names + names[:3]:  # the first three again, once dropped
+        got = _ids(select(col, make_search(sortby=f"-{name},id"), None))
+        assert got == _naive(
+            col, None, None, None, None, None, make_search(sortby=f"-{name}").sortby
+        )
+    assert len(col._ranks) == MAX_CACHED_RANKS  # the private cache: bounded
 
 
 # ---------------------------------------------------------------------------------------

@@ -101,3 +101,71 @@ def test_tile_matrix_set_links_follow_the_public_url(demo_path: Path) -> None:
     links = _links(r.text)
     assert links and all(u.startswith(f"{PUBLIC}/tileMatrixSets/") for u in links), links
     assert "evil.example" not in r.text
+
+
+# ---------------------------------------------------------------------------------------
+# the trailing-slash redirect, and forwarded headers that a proxy (or uvicorn) trusts
+
+#: every header a client or a proxy may use to say where it was asked
+FORWARDED = {
+    **EVIL,
+    "X-Forwarded-Proto": "http",
+    "X-Forwarded-Port": "666",
+    "X-Forwarded-Prefix": "/evil",
+    "Forwarded": "for=1.2.3.4;host=evil.example;proto=http",
+}
+
+
+@pytest.fixture(scope="module")
+def behind_trusted_proxy(demo_path: Path) -> Iterator[TestClient]:
+    """The app as uvicorn serves it to a trusted peer (--forwarded-allow-ips '*')."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    app = create_app(Settings(collections=[demo_path], public_url=PUBLIC))
+    with TestClient(ProxyHeadersMiddleware(app, trusted_hosts="*")) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        pytest.param("/collections/demo/", "/collections/demo", id="collection"),
+        pytest.param("/collections/", "/collections", id="collections"),
+        pytest.param(
+            "/collections/demo/items/?limit=1&sortby=id",
+            "/collections/demo/items?limit=1&sortby=id",
+            id="query_kept",
+        ),
+        pytest.param("/collections/de%0Amo/", "/collections/de%0Amo", id="newline_stays_quoted"),
+    ],
+)
+def test_the_slash_redirect_goes_to_the_public_url(
+    behind_trusted_proxy: TestClient, path: str, expected: str
+) -> None:
+    r = behind_trusted_proxy.get(path, headers=FORWARDED, follow_redirects=False)
+    assert r.status_code == 307, r.text
+    assert r.headers["location"] == PUBLIC + expected
+
+
+def test_without_a_public_url_the_slash_redirect_names_no_host(client: Any) -> None:
+    r = client.get("/collections/demo/?limit=1", headers=FORWARDED, follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["location"] == "/collections/demo?limit=1"  # relative: the host asked
+
+
+def test_a_path_served_under_neither_spelling_is_a_json_404(client: Any) -> None:
+    r = client.get("/nothing/here/", headers=FORWARDED, follow_redirects=False)
+    assert r.status_code == 404
+    assert "location" not in r.headers
+    assert r.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("doc", list(DOCUMENTS))
+def test_trusted_forwarded_headers_do_not_change_public_urls(
+    behind_trusted_proxy: TestClient, doc: str
+) -> None:
+    r = behind_trusted_proxy.get(DOCUMENTS[doc], headers=FORWARDED)
+    assert r.status_code == 200, r.text
+    assert "evil" not in r.text and ":666" not in r.text
+    links = _links(r.text)
+    assert links and all(u.startswith(PUBLIC + "/") for u in links), links

@@ -6,6 +6,7 @@ bands, the visualisation and the read options of a request come from here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query, Request
 from morecantile import TileMatrixSet
 from morecantile.defaults import tms as default_tms
+from pydantic import BeforeValidator
 from rio_tiler.types import ColorMapType
 from titiler.core.dependencies import (
     DatasetParams,
@@ -23,17 +25,70 @@ from titiler.core.dependencies import (
 from tiler.api.guards import ColorMapParams, check_nodata, check_nodata_value
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
-from tiler.catalog.filters import Search, make_search, parse_floats
+from tiler.catalog.filters import MAX_SORT_KEYS, Search, make_search, parse_floats
 from tiler.catalog.models import CollectionInfo
 from tiler.engine.expression import Expression, parse
 from tiler.engine.io import ReadOptions
 from tiler.engine.outputs import DERIVED
 from tiler.engine.service import Engine
 from tiler.errors import CollectionNotFound, InvalidBands, InvalidVisualisation, TileNotFound
-from tiler.render import Visualisation, parse_palette
+from tiler.render import MAX_PALETTE_COLOURS, Visualisation, parse_palette
 from tiler.settings import Settings
 
 TMS_IDS = tuple(default_tms.list())
+
+#: an integer as a URL writes it: ASCII digits, an optional minus sign, nothing else
+_ASCII_INT = re.compile(r"-?[0-9]{1,10}")
+
+
+def _ascii_int(value: Any) -> Any:
+    """Refuse what Python's ``int()`` would also read: spaces, newlines, ``_``, ``+``, ``.0``."""
+    if isinstance(value, str) and _ASCII_INT.fullmatch(value) is None:
+        raise ValueError(
+            "must be an integer in ASCII digits 0-9 (at most 10, with an optional leading "
+            "'-') and nothing else, e.g. 14"
+        )
+    return value
+
+
+ASCII_DIGITS = BeforeValidator(_ascii_int)
+"""Metadata of an integer path or query parameter: ASCII digits only (``14``, not ``14\\n``,
+``+14``, ``1_4``, ``14.0`` or full-width digits, which pydantic reads). Put it after the
+``Path``/``Query``: ``Annotated[int, Query(ge=0), ASCII_DIGITS]`` (before it, FastAPI
+writes ``ge``/``le`` into the OpenAPI document instead of ``minimum``/``maximum``)."""
+
+# ---------------------------------------------------------------------------------------
+# what the OpenAPI document says of the text parameters. These patterns only document: the
+# parsers check the values (their messages say what was wrong and what is allowed, where
+# pydantic would print the pattern). Each one is a subset of what the parser accepts, so a
+# value that matches is not refused for its form (rules between parameters, such as "min
+# <= max" or "one value per band", are in the descriptions: OpenAPI cannot say them).
+
+#: a finite decimal number (exponents up to 99: never an infinity)
+_NUMBER = r"-?(?:[0-9]{1,20}(?:\.[0-9]{1,20})?|\.[0-9]{1,20})(?:[eE][-+]?[0-9]{1,2})?"
+_POSITIVE = r"(?:0{0,20}[1-9][0-9]{0,19}(?:\.[0-9]{1,20})?|0{0,20}\.[0-9]{0,19}[1-9])"
+_LON = r"-?(?:180(?:\.0{1,20})?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]{1,20})?)"
+_LAT = r"-?(?:90(?:\.0{1,20})?|[0-8]?[0-9](?:\.[0-9]{1,20})?)"
+_DATE = r"[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+_OFFSET = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+_INSTANT = f"{_DATE}(?:[Tt ]{_TIME}{_OFFSET}?)?"
+_END = f"(?:{_INSTANT}|\\.\\.)?"
+_HEX = r"#?(?:[0-9A-Fa-f]{3,4}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})"
+_SORT_KEY = r"[+-]?[A-Za-z_][A-Za-z0-9_:.\-]*"
+
+#: OpenAPI schema keywords of each text parameter (``json_schema_extra``)
+DATETIME_SCHEMA = {"pattern": f"^(?:{_INSTANT}|{_END}/{_END})$", "maxLength": 80}
+BBOX_SCHEMA = {"pattern": f"^{_LON},{_LAT},{_LON},{_LAT}$", "maxLength": 200}
+NUMBERS_SCHEMA = {"pattern": f"^{_NUMBER}(?:,{_NUMBER})*$", "maxLength": 2000}
+POSITIVES_SCHEMA = {"pattern": f"^{_POSITIVE}(?:,{_POSITIVE})*$", "maxLength": 2000}
+PALETTE_SCHEMA = {
+    "pattern": f"^{_HEX}(?:,{_HEX}){{0,{MAX_PALETTE_COLOURS - 1}}}$",
+    "maxLength": 9 * MAX_PALETTE_COLOURS,
+}
+SORTBY_SCHEMA = {"pattern": f"^{_SORT_KEY}(?:,{_SORT_KEY}){{0,{MAX_SORT_KEYS - 1}}}$"}
+"""An integer path or query parameter written in ASCII digits only (``14``, not ``14\\n``,
+``+14``, ``1_4``, ``14.0`` or full-width digits, which pydantic would accept)."""
 
 
 def get_settings(request: Request) -> Settings:
@@ -101,13 +156,19 @@ class SearchParams(DefaultDependency):
     datetime: Annotated[
         str | None,
         Query(
-            description="RFC 3339 instant or interval (open ends with '..'), e.g. "
-            "2020-07-01/2020-09-01.",
+            description="RFC 3339 date-time or full date (in UTC when it has no offset), "
+            "or an interval start/end whose open end is '..' or empty, e.g. "
+            "2020-07-01/2020-09-01, 2020-07-01T10:00:00Z/.. (start <= end).",
+            json_schema_extra=DATETIME_SCHEMA,
         ),
     ] = None
     bbox: Annotated[
         str | None,
-        Query(description="Only items intersecting minx,miny,maxx,maxy (lon/lat)."),
+        Query(
+            description="Only items intersecting minx,miny,maxx,maxy: lon in -180..180, "
+            "lat in -90..90 (miny <= maxy), e.g. -103.3,40.0,-103.1,40.2.",
+            json_schema_extra=BBOX_SCHEMA,
+        ),
     ] = None
     ids: Annotated[
         str | None,
@@ -120,8 +181,11 @@ class SearchParams(DefaultDependency):
     sortby: Annotated[
         str | None,
         Query(
-            description="Collection order (and so the tie order), e.g. -eo:cloud_cover. "
-            "Item id ascending is always the last key. Default: datetime.",
+            description="Collection order (and so the tie order): at most "
+            f"{MAX_SORT_KEYS} comma-separated property names, each with an optional '+' or '-' "
+            "prefix, e.g. -eo:cloud_cover,datetime. Item id ascending is always the last "
+            "key. Default: datetime.",
+            json_schema_extra=SORTBY_SCHEMA,
         ),
     ] = None
 
@@ -166,18 +230,38 @@ class LayerParams(DefaultDependency):
 class VisParams(DefaultDependency):
     """Earth Engine visualisation parameters."""
 
-    min: Annotated[str | None, Query(description="Value(s) mapped to 0: one, or one per band.")] = (
-        None
-    )
-    max: Annotated[
-        str | None, Query(description="Value(s) mapped to 255: one, or one per band.")
+    min: Annotated[
+        str | None,
+        Query(
+            description="Value(s) mapped to 0: one finite number, or one per output band "
+            "(with max, each min <= its max), e.g. 0 or 0,0,0.",
+            json_schema_extra=NUMBERS_SCHEMA,
+        ),
     ] = None
-    gamma: Annotated[str | None, Query(description="Gamma correction: one, or one per band.")] = (
-        None
-    )
+    max: Annotated[
+        str | None,
+        Query(
+            description="Value(s) mapped to 255: one finite number, or one per output band "
+            "(with min), e.g. 4500 or 3000,3000,4500.",
+            json_schema_extra=NUMBERS_SCHEMA,
+        ),
+    ] = None
+    gamma: Annotated[
+        str | None,
+        Query(
+            description="Gamma correction (with min and max): one number > 0, or one per "
+            "output band, e.g. 1.4.",
+            json_schema_extra=POSITIVES_SCHEMA,
+        ),
+    ] = None
     palette: Annotated[
         str | None,
-        Query(description="Comma-separated hex colours for a single band, e.g. 000000,ffffff."),
+        Query(
+            description="For a single output band: 1 to "
+            f"{MAX_PALETTE_COLOURS} comma-separated hex colours (rgb, rgba, rrggbb or "
+            "rrggbbaa, '#' optional), e.g. 000000,ffffff; not with colormap.",
+            json_schema_extra=PALETTE_SCHEMA,
+        ),
     ] = None
 
 

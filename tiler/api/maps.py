@@ -17,6 +17,7 @@ from titiler.core.utils import tms_limits
 from titiler.mosaic.extensions.wmts import DEFAULT_TEMPLATES
 
 from tiler.api.deps import (
+    ASCII_DIGITS,
     TMS_IDS,
     Mosaic,
     get_catalog,
@@ -25,12 +26,17 @@ from tiler.api.deps import (
     mosaic_params,
     public_base,
 )
+from tiler.api.responses import registered_media_type
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.engine.io import native_maxzoom
+from tiler.errors import BadRequest
 from tiler.render import Format
 
 router = APIRouter(tags=["Maps"])
+
+#: the highest zoom of any tile matrix set served (each one's own range is checked too)
+MAX_ZOOM = max(default_tms.get(t).maxzoom for t in TMS_IDS)
 
 #: query keys of these routes that must not be forwarded to tile URLs
 _OWN_KEYS = {
@@ -92,6 +98,28 @@ def zoom_range(catalog: Catalog, tms: TileMatrixSet) -> tuple[int, int]:
     return max(tms.minzoom, maxzoom - 6), maxzoom
 
 
+def chosen_zooms(
+    tms: TileMatrixSet, default: tuple[int, int], minzoom: int | None, maxzoom: int | None
+) -> tuple[int, int]:
+    """The TileJSON zoom range: the request's overrides, else ``default``.
+
+    Raises:
+        BadRequest: an override outside ``tms``'s zooms, or ``minzoom`` > ``maxzoom``.
+    """
+    allowed = f"allowed in {tms.id}: {tms.minzoom}..{tms.maxzoom}"
+    for name, value in (("minzoom", minzoom), ("maxzoom", maxzoom)):
+        if value is not None and not tms.minzoom <= value <= tms.maxzoom:
+            raise BadRequest(f"{name}={value} is outside the zooms {allowed}")
+    if minzoom is not None and maxzoom is not None and minzoom > maxzoom:
+        raise BadRequest(f"minzoom={minzoom} is above maxzoom={maxzoom}: minzoom <= maxzoom")
+    lo, hi = default
+    if minzoom is not None:
+        lo, hi = minzoom, max(hi, minzoom)
+    if maxzoom is not None:
+        lo, hi = min(lo, maxzoom), maxzoom
+    return lo, hi
+
+
 def validated_query(request: Request, mosaic: Annotated[Mosaic, Depends(mosaic_params)]) -> str:
     """The tile query string, after checking it as a tile request would (400 if bad)."""
     return urlencode(
@@ -124,22 +152,42 @@ def tilejson(
     mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     min_zoom: Annotated[MinZoom, Depends(get_min_zoom)],
     tile_format: Annotated[Format, Query(description="Tile format.")] = Format.png,
-    tile_scale: Annotated[int, Query(ge=1, le=4, description="Tile scale (2 = @2x).")] = 1,
-    minzoom: Annotated[int | None, Query(description="Override the minimum zoom.")] = None,
-    maxzoom: Annotated[int | None, Query(description="Override the maximum zoom.")] = None,
+    tile_scale: Annotated[
+        int, Query(ge=1, le=4, description="Tile scale (2 = @2x)."), ASCII_DIGITS
+    ] = 1,
+    minzoom: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_ZOOM,
+            description="Override the minimum zoom: within the tile matrix set's zooms "
+            "(WebMercatorQuad: 0..24) and not above maxzoom.",
+        ),
+        ASCII_DIGITS,
+    ] = None,
+    maxzoom: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_ZOOM,
+            description="Override the maximum zoom: within the tile matrix set's zooms "
+            "(WebMercatorQuad: 0..24) and not below minzoom.",
+        ),
+        ASCII_DIGITS,
+    ] = None,
 ) -> dict[str, Any]:
     """TileJSON whose tile URL carries the request's quality, bands and filters.
 
     ``minzoom`` is where tiles stay under the items limit (estimated over the collection's
     centre with the request's filters), so a map does not ask for tiles it would refuse.
     """
+    chosen_zooms(tms, (tms.minzoom, tms.maxzoom), minzoom, maxzoom)  # 400 before any work
     info = catalog.info()
     lo, hi = zoom_range(catalog, tms)
     lo = min(hi, max(lo, min_zoom(catalog, tms, mosaic.search, hi)))
+    lo, hi = chosen_zooms(tms, (lo, hi), minzoom, maxzoom)
     url = tile_url(request, catalog.id, tms, tile_format, tile_scale)
     w, s, e, n = info.bounds
-    lo = lo if minzoom is None else minzoom
-    hi = hi if maxzoom is None else maxzoom
     return {
         "tilejson": "3.0.0",
         "name": info.title or info.id,
@@ -200,7 +248,7 @@ def wmts(
         request=_Addressed(url=here),
         layers=layers,
         tileMatrixSets=matrix_sets,
-        media_type=tile_format.image_type.mediatype,
+        media_type=registered_media_type(tile_format.image_type.mediatype),
     )
     return XMLResponse(body, media_type="application/xml")
 

@@ -66,6 +66,15 @@ class ResponseCache:
             self._lru[key] = value
 
 
+#: media types some libraries write that are not registered ones (titiler's ``jpg``)
+_REGISTERED = {"image/jpg": "image/jpeg"}
+
+
+def registered_media_type(media_type: str) -> str:
+    """The registered name of ``media_type`` (``image/jpeg`` for ``image/jpg``)."""
+    return _REGISTERED.get(media_type, media_type)
+
+
 def not_modified(request: Request, etag: str) -> bool:
     """True when the client's ``If-None-Match`` already names ``etag``."""
     header = request.headers.get("if-none-match")
@@ -85,14 +94,15 @@ def respond(
     so neither a browser nor a CDN keeps the hole.
     """
     headers = {**rendered.headers, "X-Cache": "hit" if cached else "miss"}
+    media_type = registered_media_type(rendered.media_type)
     if not rendered.complete:
         headers["Cache-Control"] = "no-store"
-        return Response(rendered.content, media_type=rendered.media_type, headers=headers)
+        return Response(rendered.content, media_type=media_type, headers=headers)
     etag = rendered.etag
     headers.update({"ETag": etag, "Cache-Control": cache_control})
     if not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    return Response(rendered.content, media_type=rendered.media_type, headers=headers)
+    return Response(rendered.content, media_type=media_type, headers=headers)
 
 
 def stats_headers(stats: MosaicStats) -> dict[str, str]:

@@ -26,6 +26,13 @@ from tiler.catalog.ordering import dense, ranks_of
 MAX_CACHED_FILTERS = 64
 """Filters whose per-item results a catalogue keeps (least recently used dropped)."""
 
+MAX_CACHED_RANKS = 32
+"""Sort keys whose per-item ranks a catalogue keeps (least recently used dropped).
+
+Only keys that name a property of some item (or ``datetime``, ``id``) are ranked and kept:
+a key that no item has shares one all-missing array, so client-chosen names cost nothing.
+"""
+
 _LAST = numpy.iinfo("int64").max
 
 
@@ -67,7 +74,9 @@ class MemoryCatalog(Catalog):
         self._bounds = _union_bounds(geoms)
         self._lock = threading.Lock()
         self._filters: OrderedDict[str, numpy.ndarray] = OrderedDict()
-        self._ranks: dict[str, numpy.ndarray] = {}
+        self._ranks: OrderedDict[str, numpy.ndarray] = OrderedDict()
+        self._property_names: frozenset[str] | None = None
+        self._no_ranks: numpy.ndarray | None = None
         self._info: CollectionInfo | None = None
 
     # -- description -----------------------------------------------------------------
@@ -163,18 +172,50 @@ class MemoryCatalog(Catalog):
 
     # -- per-catalogue caches --------------------------------------------------------
     def sort_ranks(self, name: str) -> numpy.ndarray:
-        """Ranks of every item's value of sort key ``name`` (-1: missing), cached."""
+        """Ranks of every item's value of sort key ``name`` (-1: missing), read-only.
+
+        Ranks of at most :data:`MAX_CACHED_RANKS` keys are kept (least recently used
+        dropped). A key that no item has as a property gets one shared all-missing array,
+        never a cache entry of its own.
+        """
         with self._lock:
             ranks = self._ranks.get(name)
+            if ranks is not None:
+                self._ranks.move_to_end(name)
+                return ranks
+        if name not in ("datetime", "id") and name not in self.property_names():
+            return self._missing_ranks()
+        if name == "datetime":  # one float per distinct microsecond, in order
+            ranks = dense(self._times) if self.items else numpy.empty(0, dtype="int64")
+        elif name == "id":
+            ranks = ranks_of([it.id for it in self.items])
+        else:
+            ranks = ranks_of([it.properties.get(name) for it in self.items])
+        ranks.flags.writeable = False
+        with self._lock:  # two threads may compute it; both get the same array
+            ranks = self._ranks.setdefault(name, ranks)
+            self._ranks.move_to_end(name)
+            while len(self._ranks) > MAX_CACHED_RANKS:
+                self._ranks.popitem(last=False)
+        return ranks
+
+    def property_names(self) -> frozenset[str]:
+        """Every property name that some item of the collection has (computed once)."""
+        names = self._property_names
+        if names is None:
+            found: set[str] = set()
+            for item in self.items:
+                found.update(item.properties)
+            names = self._property_names = frozenset(found)
+        return names
+
+    def _missing_ranks(self) -> numpy.ndarray:
+        """The ranks of a key that no item has: -1 everywhere, one shared array."""
+        ranks = self._no_ranks
         if ranks is None:
-            if name == "datetime":  # one float per distinct microsecond, in order
-                ranks = dense(self._times) if self.items else numpy.empty(0, dtype="int64")
-            elif name == "id":
-                ranks = ranks_of([it.id for it in self.items])
-            else:
-                ranks = ranks_of([it.properties.get(name) for it in self.items])
-            with self._lock:  # two threads may compute it; both get the same array
-                ranks = self._ranks.setdefault(name, ranks)
+            ranks = numpy.full(len(self.items), -1, dtype="int64")
+            ranks.flags.writeable = False
+            self._no_ranks = ranks
         return ranks
 
     def _filter_states(self, text: str) -> numpy.ndarray:
