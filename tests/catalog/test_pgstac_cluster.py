@@ -58,7 +58,10 @@ def test_password_role_reads_and_loads(pgstac: Any) -> None:
     assert dsn == f"postgresql://tiler:s3cret-pw@127.0.0.1:{pgstac.port}/pgstac"
     assert pgstac.password in dsn
     assert one(dsn, "SELECT current_user") == "tiler"
-    assert one(dsn, "SELECT count(*) FROM pgstac.collections") >= 0
+    # The role sees every collection the owner sees (none hidden from it).
+    count = "SELECT count(*) FROM pgstac.collections"
+    before = one(pgstac.dsn, count)
+    assert one(dsn, count) == before
     # Loading as that role works too (pypgstac's Loader, as a user would).
     collection = {**COLLECTION, "id": "cluster-check-tiler"}
     db = PgstacDB(dsn=dsn)
@@ -68,6 +71,7 @@ def test_password_role_reads_and_loads(pgstac: Any) -> None:
         db.close()
     try:
         assert one(dsn, "SELECT id FROM pgstac.collections WHERE id = %s", [collection["id"]])
+        assert one(dsn, count) == one(pgstac.dsn, count) == before + 1
     finally:
         one(pgstac.dsn, "SELECT pgstac.delete_collection(%s) IS NULL", [collection["id"]])
 

@@ -18,8 +18,8 @@ from tiler.catalog.models import Item
 class SearchCache:
     """Selected items by search, for ``ttl`` seconds, at most ``size`` items in all (0: off).
 
-    Bounded by items, not searches: an item costs ~10 KB, and a search of a busy tile
-    holds hundreds of them.
+    Bounded by items, not searches: a parsed item costs kilobytes (benchmarks/README.md,
+    "Figures behind the catalogue's design"), and a search of a busy tile holds hundreds of them.
     """
 
     def __init__(self, ttl: float, size: int) -> None:

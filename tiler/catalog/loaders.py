@@ -6,17 +6,18 @@ array of items, newline-delimited items (NDJSON), a STAC Collection (or Catalog)
 ``.geoparquet``, read with the ``stac-geoparquet`` package). Loaded into a
 :class:`~tiler.catalog.memory.MemoryCatalog`.
 
-Loading is built for large collections (100,000 items in a few seconds):
+Loading is built for large collections (the figures: benchmarks/README.md, "Figures behind
+the catalogue's design"):
 
 - JSON is parsed with ``orjson`` (the standard library for files that orjson rejects,
   e.g. with ``NaN`` literals).
 - ``pystac.Item.from_dict`` parses a sample of the items (all of a collection of up to
-  256, a few hundred spread over a larger one), as it costs ~0.6 ms per item, several
-  times the rest of the loading.
+  256, a few hundred spread over a larger one), as it costs several times the rest of
+  the loading per item.
 - An item keeps its STAC document as compact JSON bytes; :attr:`Item.stac` decodes it on
-  use (a parsed dict costs ~4x the memory).
+  use (a parsed dict costs several times the memory).
 - Millions of new containers set off Python's cyclic garbage collector over and over (it
-  would take 3/4 of the time); a server process loads with it paused
+  would take most of the time); a server process loads with it paused
   (:func:`tiler.app.serve_app`), which is the caller's choice, not this module's.
 """
 
@@ -106,7 +107,7 @@ def _serialised(
 
     Every item is first turned into bytes and its parsed objects released; the items are
     then parsed again one at a time. Objects kept from a single parse of a whole document
-    would be scattered over all of its memory and pin it (~2.3x the memory after loading).
+    would be scattered over all of its memory and pin it after loading.
     """
     raws = []
     for i in range(len(dicts)):

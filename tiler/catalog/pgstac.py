@@ -37,7 +37,8 @@ from tiler.errors import CatalogUnavailable, CollectionLoadError, InvalidFilter
 
 logger = logging.getLogger(__name__)
 
-#: the columns of an item row, hydrated in Python (PgSTAC's content_hydrate costs ~2 ms/item)
+#: the columns of an item row, hydrated in Python rather than by PgSTAC's content_hydrate
+#: (benchmarks/README.md, the PgSTAC catalogue: F1)
 _ROW = sql.SQL("id, collection, ST_AsGeoJSON(geometry, 20), content::text")
 
 
@@ -46,8 +47,11 @@ def is_dsn(source: str | Path) -> bool:
     return isinstance(source, str) and source.startswith(("postgresql:", "postgres:"))
 
 
-def redact(dsn: str) -> str:
-    """The DSN without its password, for logs and messages."""
+def hide_password(dsn: str) -> str:
+    """The DSN without its password, for logs and messages.
+
+    (Not :func:`tiler.errors.redact`, which takes paths and URLs out of messages.)
+    """
     try:
         parts = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
@@ -57,6 +61,11 @@ def redact(dsn: str) -> str:
     host = parts.get("host") or ""
     port = f":{parts['port']}" if parts.get("port") else ""
     return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
+
+
+#: the former name of :func:`hide_password`, still imported by ``tiler/tools/load.py``
+#: (another owner's module): remove once it imports ``hide_password``
+redact = hide_password
 
 
 class PgstacDatabase:
@@ -72,10 +81,10 @@ class PgstacDatabase:
     def __init__(
         self, dsn: str, min_size: int = 1, max_size: int = 10, timeout: float = 10
     ) -> None:
-        self.name = redact(dsn)
+        self.name = hide_password(dsn)
         self.timeout = timeout
         # no parallel plans: for a tile's few hundred rows their start-up costs more than
-        # the scan (benchmarks/README.md: z8 tiles 40 ms -> 9 ms)
+        # the scan (benchmarks/README.md, the PgSTAC catalogue: F2)
         options = (
             f"-c search_path=pgstac,public -c statement_timeout={int(timeout * 1000)} "
             "-c max_parallel_workers_per_gather=0"
@@ -299,8 +308,8 @@ def open_pgstac(
         min_size: connections kept open.
         max_size: most connections.
         timeout: seconds to wait for a connection; also the statement timeout.
-        cache_ttl: seconds a search is kept.
-        cache_size: searches kept per collection.
+        cache_ttl: seconds a search's selection is kept (0: not kept).
+        cache_size: items kept in each collection's search cache, over all its searches.
 
     Raises:
         CollectionLoadError: the database cannot be reached, or a named collection is not

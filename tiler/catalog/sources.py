@@ -27,7 +27,7 @@ def open_catalogs(sources: Sequence[str | Path], settings: Settings) -> dict[str
     def add(catalog: Catalog) -> None:
         if catalog.id in out:
             catalog.close()
-            raise CollectionLoadError(f"two collection files have the id {catalog.id!r}")
+            raise CollectionLoadError(f"two sources serve a collection with the id {catalog.id!r}")
         out[catalog.id] = catalog
 
     try:
