@@ -9,7 +9,7 @@ collection file whose hrefs are ``http://127.0.0.1:PORT/...`` is served by:
 
 - ours: ``tiler.app.create_app(Settings(collections=[copy], read_threads=T,
   tile_cache_bytes=0))`` with nothing but the server's own GDAL defaults
-  (``tiler.engine.io.GDAL_DEFAULTS``, what ``tiler.app.configure_gdal`` sets) and
+  (``tiler.engine.io.GDAL_DEFAULTS``, what ``tiler.process.configure_gdal`` sets) and
   ``TILER_READ_THREADS=T``;
 - stock: titiler.mosaic + rio-tiler's ``STACReader`` (benchmarks/stock.py) with
   ``MOSAIC_CONCURRENCY=T``, ``RIO_TILER_MAX_THREADS=T`` and titiler's documented GDAL settings

@@ -206,8 +206,8 @@ def _measure_load(path: str, queue: Any) -> None:
 
     with contextlib.suppress(ImportError):  # part of the baseline too
         import stac_geoparquet.arrow  # noqa: F401
-    from tiler.app import paused_gc
     from tiler.catalog.loaders import load_collection
+    from tiler.process import paused_gc
 
     before = rss_mb()
     t = time.perf_counter()

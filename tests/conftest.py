@@ -19,7 +19,6 @@ from rasterio.warp import transform_bounds
 from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from rio_tiler.io import Reader
 
-from tiler.app import configure_gdal
 from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
 from tiler.catalog.loaders import load_collection
@@ -30,6 +29,7 @@ from tiler.engine.grids import PartGrid, TileGrid
 from tiler.engine.io import ReadOptions
 from tiler.engine.mosaic import MosaicStats
 from tiler.engine.service import Engine
+from tiler.process import configure_gdal
 from tiler.tools.demo import create_demo
 from tiler.tools.load import load as load_into_pgstac
 

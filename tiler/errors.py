@@ -23,6 +23,21 @@ class TilerError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+class RequestCancelled(TilerError):
+    """Nobody waits for the request's result any more (its client disconnected)."""
+
+
+class DeadlineExceeded(TilerError):
+    """The request's work ran past its deadline (``TILER_REQUEST_TIMEOUT``)."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(
+            f"the request's work took longer than the limit of {limit:g} s; ask for less "
+            "(a narrower date range, fewer items, a smaller area or a higher zoom) or retry later"
+        )
+        self.limit = limit
+
+
 class BadRequest(TilerError):
     """The request is malformed: a parameter value is not allowed."""
 
@@ -140,6 +155,20 @@ async def _internal_handler(request: Request, exc: Exception) -> JSONResponse:
     return _internal_error(exc)
 
 
+async def _deadline_exceeded(request: Request, exc: Exception) -> JSONResponse:
+    """504: the request's work ran past its deadline."""
+    logger.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": str(exc)}, status_code=504, headers={"Cache-Control": "no-store"}
+    )
+
+
+async def _cancelled(request: Request, exc: Exception) -> JSONResponse:
+    """499 (client closed request, shows in the access log): nobody reads it."""
+    logger.info("%s %s stopped: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": f"stopped: {exc}"}, status_code=499)
+
+
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     """Any other exception: the same 500 (Starlette raises it again after, the server logs it)."""
     return _internal_error(exc)
@@ -236,5 +265,7 @@ def install(app: FastAPI) -> None:
         if code == status.HTTP_500_INTERNAL_SERVER_ERROR and exc_class is not Exception:
             app.add_exception_handler(exc_class, _internal_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
+    app.add_exception_handler(DeadlineExceeded, _deadline_exceeded)
+    app.add_exception_handler(RequestCancelled, _cancelled)
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.openapi = _documented_openapi(app)  # type: ignore[method-assign]

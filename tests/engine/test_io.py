@@ -6,8 +6,8 @@ import rio_tiler.utils
 from rasterio.crs import CRS
 from rasterio.warp import calculate_default_transform
 
-from tiler.app import configure_gdal
 from tiler.engine.io import _default_transform, default_transform
+from tiler.process import configure_gdal
 
 
 def test_default_transforms_are_remembered_and_equal_rasterios():

@@ -19,10 +19,11 @@ from rasterio.transform import from_origin
 from shapely.geometry import box
 
 from tiler.catalog.models import Band, Item
-from tiler.engine.budget import Budget, DeadlineExceeded, RequestCancelled, budget_scope
+from tiler.engine.budget import Budget, budget_scope
 from tiler.engine.io import DatasetCache, FileNotAnswering, StallGuard
 from tiler.engine.jobs import Job, jobs
 from tiler.engine.schedule import Scheduler, fault_reason
+from tiler.errors import DeadlineExceeded, RequestCancelled
 
 WAIT = 20  # seconds an event wait may take before a test fails (never reached when right)
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from tiler import errors
 from tiler.api import deps
-from tiler.app import WarningLog
 from tiler.catalog.filters import parse_bbox, parse_datetime, parse_sortby
 from tiler.errors import InvalidFilter
+from tiler.process import WarningLog
 from tiler.render import Visualisation, parse_palette
 
 TILEJSON = "/collections/demo/WebMercatorQuad/tilejson.json"

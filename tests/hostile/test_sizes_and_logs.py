@@ -205,7 +205,7 @@ def test_a_repeated_library_warning_is_logged_once() -> None:
         """
         import logging, warnings
         from rio_tiler.errors import NoOverviewWarning
-        from tiler.app import configure_warnings
+        from tiler.process import configure_warnings
 
         logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
         configure_warnings()

@@ -34,7 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiler.api.gate import Gate
 from tiler.api.responses import ResponseCache
-from tiler.engine.budget import Budget, DeadlineExceeded, budget_scope
+from tiler.engine.budget import Budget, budget_scope
+from tiler.errors import DeadlineExceeded
 
 logger = logging.getLogger(__name__)
 

@@ -63,11 +63,6 @@ def hide_password(dsn: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
 
 
-#: the former name of :func:`hide_password`, still imported by ``tiler/tools/load.py``
-#: (another owner's module): remove once it imports ``hide_password``
-redact = hide_password
-
-
 class PgstacDatabase:
     """A connection pool to one PgSTAC database (reconnects after an outage).
 

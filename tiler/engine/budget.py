@@ -16,20 +16,7 @@ from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
-
-class RequestCancelled(Exception):
-    """Nobody waits for the request's result any more (its client disconnected)."""
-
-
-class DeadlineExceeded(Exception):
-    """The request's work ran past its deadline (``TILER_REQUEST_TIMEOUT``)."""
-
-    def __init__(self, limit: float) -> None:
-        super().__init__(
-            f"the request's work took longer than the limit of {limit:g} s; ask for less "
-            "(a narrower date range, fewer items, a smaller area or a higher zoom) or retry later"
-        )
-        self.limit = limit
+from tiler.errors import DeadlineExceeded, RequestCancelled
 
 
 class Budget:

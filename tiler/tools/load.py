@@ -25,7 +25,7 @@ from tiler.catalog.assets import is_url
 from tiler.catalog.loaders import item_documents, load_collection
 from tiler.catalog.memory import MemoryCatalog
 from tiler.catalog.models import summarise
-from tiler.catalog.pgstac import redact
+from tiler.catalog.pgstac import hide_password
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def load(
     doc = collection_document(catalog)
     db = PgstacDB(dsn=dsn)
     loader = Loader(db=db)
-    logger.info("loading %s (%d items) into %s", catalog.id, len(catalog.items), redact(dsn))
+    logger.info("loading %s (%d items) into %s", catalog.id, len(catalog.items), hide_password(dsn))
     loader.load_collections(iter([doc]), insert_mode=Methods.upsert)
 
     def items() -> Iterator[dict[str, Any]]:
