@@ -53,18 +53,26 @@ class RangeServer:
             ``Content-Length`` is announced, half the body is sent, the connection is
             closed; HEAD is answered normally). The longest matching key wins.
         faulted: per faulty URL path, the requests it got (proves a fault was hit).
+        asked: per URL path, all the requests it got (faulty or not).
+
+    Args:
+        root: the folder served.
+        latency: seconds before each answer.
+        port: the loopback port (default: a free one), e.g. one that clients already
+            tried while nothing listened (a server down, then back).
     """
 
-    def __init__(self, root: Path, latency: float = 0.0) -> None:
+    def __init__(self, root: Path, latency: float = 0.0, port: int | None = None) -> None:
         self.root = Path(root)
         self.latency = latency
         self.requests = 0
         self.bytes = 0
         self.faults: dict[str, str] = {}
         self.faulted: Counter[str] = Counter()
+        self.asked: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
@@ -148,6 +156,8 @@ class RangeServer:
                 outer._count(len(data) // 2)
 
             def _answer(self, body: bool) -> None:
+                with outer._lock:
+                    outer.asked[self.path.split("?", 1)[0]] += 1
                 if outer.latency:
                     time.sleep(outer.latency)
                 kind = outer.fault(self.path)

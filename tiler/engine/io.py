@@ -3,9 +3,10 @@
 :class:`DatasetCache` keeps a bounded LRU of open rasterio datasets (a dataset is used by one
 thread at a time), so a file's header and GDAL's block cache survive between requests;
 :meth:`DatasetCache.close` closes them all. :class:`StallGuard` stops new reads of a file
-that does not answer. :class:`ItemReader` reads an item's bands onto any
-:class:`~tiler.engine.grids.Grid` (tiles, parts and points alike), grouped so that each
-file is read once.
+that does not answer; :class:`~tiler.engine.jobs.FailedFiles` refuses reads of a remote
+file for a few seconds after one failed, then makes GDAL forget it. :class:`ItemReader`
+reads an item's bands onto any :class:`~tiler.engine.grids.Grid` (tiles, parts and points
+alike), grouped so that each file is read once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import rasterio
 import rio_tiler.utils
 from affine import Affine
 from morecantile import TileMatrixSet
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.warp import calculate_default_transform
@@ -35,6 +37,7 @@ from rio_tiler.io import Reader
 from tiler.catalog.models import Band, Item
 from tiler.engine.extents import ExtentCache
 from tiler.engine.grids import Grid
+from tiler.engine.jobs import FailedFiles, is_remote, reset_gdal_error
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ class DatasetCache:
             ds = rasterio.open(href)
         try:
             yield ds
-        except (RasterioError, OSError):  # the file is in trouble: do not keep the handle
+        except (RasterioError, OSError, CPLE_BaseError):  # the file is in trouble: not kept
             ds.close()
             raise
         except BaseException:
@@ -230,6 +233,7 @@ class ItemReader:
         options: extra options for ``rio_tiler.io.Reader``.
         guard: refuses reads of files that do not answer.
         extents: the raster extents of the files read (learned from their headers).
+        failed: remote files whose read failed lately (refused, then retried).
     """
 
     def __init__(
@@ -238,11 +242,13 @@ class ItemReader:
         options: dict[str, Any] | None = None,
         guard: StallGuard | None = None,
         extents: ExtentCache | None = None,
+        failed: FailedFiles | None = None,
     ) -> None:
         self.datasets = datasets
         self.options = dict(options or {})
         self.guard = guard or StallGuard(math.inf)
         self.extents = extents if extents is not None else ExtentCache()
+        self.failed = failed if failed is not None else FailedFiles()
 
     def read(
         self, item: Item, names: Sequence[str], grid: Grid, opts: ReadOptions
@@ -257,6 +263,12 @@ class ItemReader:
 
         Returns:
             2-D masked arrays by band name, or None if the item's rasters miss the grid.
+
+        Raises:
+            FileFailed: a remote file's read failed, now or a moment ago
+                (:class:`~tiler.engine.jobs.FailedFiles`).
+            RasterioError, RioTilerError, OSError, CPLE_BaseError: another fault of a
+                file.
         """
         out: dict[str, numpy.ma.MaskedArray] = {}
         tms = grid.tms
@@ -269,6 +281,10 @@ class ItemReader:
                 extra["nodata"] = nodata
             if file_unscale:
                 extra["unscale"] = True
+            remote = is_remote(href)
+            if remote:
+                self.failed.check(href)
+            reset_gdal_error()  # not an earlier failed read's, in this pool thread
             try:
                 with (
                     self.guard.reading(href),
@@ -280,6 +296,12 @@ class ItemReader:
                     array = grid.read(src, [b.bidx for b in bands], **extra)
             except _OUTSIDE:
                 return None
+            except FileNotAnswering:  # refused, not read: nothing new about the file
+                raise
+            except (RasterioError, OSError, CPLE_BaseError) as exc:
+                if not remote:  # GDAL does not remember local faults: the next read retries
+                    raise
+                raise self.failed.fail(href, exc) from exc
             mask = numpy.ma.getmaskarray(array)
             for i, band in enumerate(bands):
                 out[band.name] = numpy.ma.MaskedArray(

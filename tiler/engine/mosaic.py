@@ -26,7 +26,7 @@ from tiler.engine.expression import Expression
 from tiler.engine.extents import Raster, item_reach
 from tiler.engine.grids import Grid
 from tiler.engine.io import ItemReader, ReadOptions
-from tiler.engine.jobs import Assembly, Job, jobs
+from tiler.engine.jobs import Assembly, Job, ReadDeadline, jobs
 from tiler.engine.method import NO_WINNER, QualityMosaicMethod
 from tiler.engine.outputs import compose, physical, stack
 from tiler.engine.schedule import Scheduler
@@ -60,6 +60,8 @@ class MosaicStats:
     skipped: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     exited_early: bool = False
+    #: times reads were given up for time (one deadline for all the request's reads: <= 1)
+    expiries: int = 0
 
 
 def quality_bound(items: Sequence[Item], expression: Expression, opts: ReadOptions) -> float | None:
@@ -98,6 +100,11 @@ def read_timeout(scheduler: Scheduler, grid: Grid) -> float:
     reads take longer than a tile's).
     """
     return scheduler.timeout * max(1.0, grid.width * grid.height / TIMEOUT_PIXELS)
+
+
+def read_deadline(scheduler: Scheduler, grid: Grid) -> ReadDeadline:
+    """One deadline for all the reads of a mosaic on ``grid`` (both passes, every round)."""
+    return scheduler.deadline(read_timeout(scheduler, grid))
 
 
 def quality_mosaic(
@@ -192,7 +199,7 @@ class _Mosaic:
         self.reader = reader
         self.scheduler = scheduler
         self.budget = budget or current_budget()
-        self.timeout = read_timeout(scheduler, grid)
+        self.deadline = read_deadline(scheduler, grid)
         self.bound = quality_bound(items, expression, opts)
         self.position = {item.id: i for i, item in enumerate(items)}
         self.left_out: set[int] = set()
@@ -297,12 +304,12 @@ class _Mosaic:
             skip,
             self.budget,
             start=FIRST_READS,
-            timeout=self.timeout,
             urgent=urgent,
             drop=lambda job: (
                 not deciding[0]
                 and (job.tag == QUALITY_PASS or self.position[job.item.id] not in final)
             ),
+            deadline=self.deadline,
         )
         for job, arrays in runs:
             i = self.position[job.item.id]
@@ -328,7 +335,7 @@ class _Mosaic:
         if files and missing:  # decided at the very end: read their bands now
             want_bands(missing)
             for job, arrays in self.scheduler.run(
-                self._read, [], skip, self.budget, None, self.timeout, urgent
+                self._read, [], skip, self.budget, urgent=urgent, deadline=self.deadline
             ):
                 i = self.position[job.item.id]
                 if bands_of.add(i, arrays):
@@ -344,5 +351,6 @@ class _Mosaic:
             self.stats.skipped[items[i].id] = band_faults[i]
             self.left_out.add(i)
         self.stats.read += read
+        self.stats.expiries = self.deadline.expiries
         self.stats.exited_early = read + len(self.left_out) < len(items)
         return method, lost

@@ -11,23 +11,27 @@ the files of one item are read at once too. The scheduler owns two pools of read
   starts with ``start`` remote reads (when it may stop early, as the quality pass does)
   and adds one per read done, so it doubles per round trip up to ``io_threads``.
 
-A read that has run for :data:`SLOW_AFTER` seconds is waiting on its file (a slow disk
-or server), so it gives its slot to the next read and goes on in one of ``spare`` extra
-threads. So one slow or stuck file never holds the threads that other requests' reads
-need.
+A read that has run for :data:`SLOW_AFTER` seconds (or half the timeout, if shorter) is
+waiting on its file (a slow disk or server), so it gives its slot to the next read and goes
+on in one of ``spare`` extra threads. So one slow or stuck file never holds the threads
+that other requests' reads need.
 
 A read whose call raises an item fault (the file is missing, corrupt or unreadable) is
-reported and skipped; so is a read that has itself run for ``timeout`` seconds (time queued
-behind other requests' reads does not count): the mosaic goes on without that item and
-says so. The reason reported (headers, JSON) names the fault, never the file's path or URL;
-the full message goes to the log at WARNING. Every wait obeys the request's
-:class:`~tiler.engine.budget.Budget`: past its deadline, or once the client went away,
-reads that have not started are dropped and the iteration raises.
+reported and skipped; so is a read still running at the request's
+:class:`~tiler.engine.jobs.ReadDeadline`, ``timeout`` seconds after the first of its reads
+(a tile's, across all its passes) that waited on its file: a tile waits about one timeout
+in all, not one per read. Time queued behind other requests' reads does not count. The
+mosaic goes on without the items skipped and says so. The reason reported (headers, JSON)
+names the fault, never the file's path or URL; the full message goes to the log at
+WARNING. Every wait obeys the request's :class:`~tiler.engine.budget.Budget`: past its
+deadline, or once the client went away, reads that have not started are dropped and the
+iteration raises.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -35,16 +39,18 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 from rio_tiler.errors import RioTilerError
 
 from tiler.engine.budget import Budget, current_budget
-from tiler.engine.jobs import Job
+from tiler.engine.jobs import FileFailed, Job, ReadDeadline
 
 logger = logging.getLogger(__name__)
 
-#: what a read of a faulty item raises (missing, corrupt or unreachable file)
-ITEM_FAULTS: tuple[type[Exception], ...] = (RasterioError, RioTilerError, OSError)
+#: what a read of a faulty item raises (missing, corrupt or unreachable file); GDAL's own
+#: errors (``CPLE_*``) surface unwrapped from some dataset attributes after a failed read
+ITEM_FAULTS: tuple[type[Exception], ...] = (RasterioError, RioTilerError, OSError, CPLE_BaseError)
 
 #: seconds after which a running read counts as waiting on its file and leaves its slot
 SLOW_AFTER = 1.0
@@ -67,12 +73,18 @@ _CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
 
 
 def fault_reason(exc: BaseException) -> str:
-    """A short reason for a skipped item: the exception's type and cause, no path or URL."""
-    text = str(exc).lower()
+    """A short reason for a skipped item: the exception's type and cause, no path or URL.
+
+    A remote file's fault (:class:`~tiler.engine.jobs.FileFailed`) says when it is retried.
+    """
+    failed = exc if isinstance(exc, FileFailed) else None
+    text = (str(exc) if failed is None else failed.message).lower()
     cause = next((c for words, c in _CAUSES if any(w in text for w in words)), None)
     if cause is None:
         cause = "file not found" if isinstance(exc, FileNotFoundError) else "read failed"
-    return f"{type(exc).__name__}: {cause}"
+    if failed is None:
+        return f"{type(exc).__name__}: {cause}"
+    return f"{failed.kind}: {cause} (retried after {math.ceil(failed.retry_in)} s)"
 
 
 _QUEUED, _RUNNING, _WAITING, _DONE = range(4)
@@ -187,7 +199,8 @@ class Scheduler:
     Attributes:
         window: local reads in flight at once for one request (bounds its memory).
         io_window: remote reads in flight at once for one request.
-        timeout: seconds a read may run (its own time) before its item is skipped.
+        timeout: seconds a request's reads may wait on their files (:class:`ReadDeadline`)
+            before their items are skipped.
         slow_after: seconds after which a running read leaves its slot to others.
     """
 
@@ -212,6 +225,15 @@ class Scheduler:
         self._local.close()
         self._remote.close()
 
+    def deadline(self, timeout: float | None = None) -> ReadDeadline:
+        """A new deadline for one request's reads (``timeout``: default :attr:`timeout`).
+
+        A read counts as waiting on its file after :attr:`slow_after` s, or half the
+        timeout if that is shorter (so that the reads of a request all start before it).
+        """
+        limit = self.timeout if timeout is None else timeout
+        return ReadDeadline(limit, min(self.slow_after, limit / 2))
+
     def _dispatcher(self, read: _Read) -> _Dispatcher:
         return self._remote if read.job.remote else self._local
 
@@ -225,16 +247,18 @@ class Scheduler:
         timeout: float | None = None,
         urgent: deque[Job] | None = None,
         drop: Callable[[Job], bool] | None = None,
+        deadline: ReadDeadline | None = None,
     ) -> Iterator[tuple[Job, T]]:
         """Run ``fn`` over the jobs, a bounded number in flight; yield as they finish.
 
         ``source`` is consumed lazily, when a job may start, so a generator can leave out
         jobs that earlier results made useless. Jobs the consumer appends to ``urgent``
         start at once, beyond the window; jobs for which ``drop`` says True are given up
-        (their results never come). Jobs whose call raises one of
-        :data:`ITEM_FAULTS`, or whose read runs longer than :attr:`timeout` seconds, are
-        reported to ``on_error`` (and logged) and skipped. Stopping the iteration early
-        drops what has not started.
+        (their results never come). Jobs whose call raises one of :data:`ITEM_FAULTS`, or
+        whose read still runs at ``deadline``, are reported to ``on_error`` (and logged) and
+        skipped. Once a read waits on its file, the remote window opens fully (the request
+        waits anyway: its other reads wait together, within the one deadline). Stopping the
+        iteration early drops what has not started.
 
         Args:
             fn: the read.
@@ -243,9 +267,12 @@ class Scheduler:
             budget: the request's deadline and cancellation (default: the current one).
             start: remote jobs in flight at first, one more per job done (None: all of
                 :attr:`io_window` at once).
-            timeout: seconds a read may run (default: :attr:`timeout`).
+            timeout: the deadline's timeout when ``deadline`` is None (default:
+                :attr:`timeout`).
             urgent: jobs to start at once (the consumer may add to it while iterating).
             drop: which pending jobs are no longer wanted (asked after each answer).
+            deadline: the request's read deadline, shared by its calls (default: a new one,
+                :meth:`deadline`).
 
         Raises:
             DeadlineExceeded: ``budget`` ran out.
@@ -254,7 +281,7 @@ class Scheduler:
         budget = budget or current_budget()
         pending: list[_Read] = []
         try:
-            limit = self.timeout if timeout is None else timeout
+            limit = deadline if deadline is not None else self.deadline(timeout)
             extra = (urgent if urgent is not None else deque(), drop)
             yield from self._drain(fn, iter(source), pending, on_error, budget, start, limit, extra)
         finally:  # the consumer stopped or the budget ran out: drop what has not started
@@ -269,7 +296,7 @@ class Scheduler:
         on_error: Callable[[Job, str], None],
         budget: Budget,
         start: int | None,
-        timeout: float,
+        deadline: ReadDeadline,
         extra: tuple[deque[Job], Callable[[Job], bool] | None],
     ) -> Iterator[tuple[Job, T]]:
         urgent, drop = extra
@@ -290,7 +317,9 @@ class Scheduler:
                     if held is None:
                         break
                 if held.remote:
-                    room = self.io_window if start is None else min(self.io_window, start + done)
+                    room = self.io_window
+                    if start is not None and deadline.at is None:  # until a read waits
+                        room = min(room, start + done)
                 else:
                     room = self.window
                 if sum(not r.urgent for r in pending) >= room:
@@ -304,7 +333,7 @@ class Scheduler:
                 return
             signals: list[Future[Any]] = [budget.wake, *(r.result for r in pending)]
             signals += [r.on_start for r in pending if r.started is None]
-            due = self._due(pending, budget, timeout)
+            due = self._due(pending, budget, deadline)
             wait(signals, timeout=due, return_when=FIRST_COMPLETED)
             for read in [r for r in pending if r.result.done()]:
                 pending.remove(read)
@@ -318,31 +347,37 @@ class Scheduler:
                     on_error(read.job, fault_reason(exc))
                     continue
                 yield read.job, result
-            self._watch(pending, on_error, timeout)
+            self._watch(pending, on_error, deadline)
 
-    def _due(self, pending: list[_Read], budget: Budget, timeout: float) -> float | None:
-        """Seconds until the next deadline, slow mark or read timeout (None: none)."""
+    def _due(self, pending: list[_Read], budget: Budget, deadline: ReadDeadline) -> float | None:
+        """Seconds until the budget's deadline, the next slow mark or read deadline."""
         due = budget.remaining()
         now = time.monotonic()
         for read in pending:
             if read.started is None:
                 continue
-            at = read.started + timeout
+            at = deadline.due(read.started)
             if not read.slow:
-                at = min(at, read.started + self.slow_after)
+                at = min(at, read.started + deadline.mark)
             due = at - now if due is None else min(due, at - now)
         return None if due is None else max(due, 0.0)
 
     def _watch(
-        self, pending: list[_Read], on_error: Callable[[Job, str], None], timeout: float
+        self, pending: list[_Read], on_error: Callable[[Job, str], None], deadline: ReadDeadline
     ) -> None:
-        """Slow reads leave their slots; reads past the timeout are given up."""
+        """Reads waiting on their files leave their slots; reads past the deadline are given up."""
         now = time.monotonic()
-        for read in list(pending):
-            if read.started is None or read.result.done():
-                continue
-            ran = now - read.started
-            if ran >= timeout:
+        running = [(r, t) for r in pending if (t := r.started) is not None and not r.result.done()]
+        for read, started in running:
+            if not read.slow and now - started >= deadline.mark:
+                read.slow = True
+                deadline.waiting(started)
+                self._dispatcher(read).leave(read)
+        expired = False
+        for read, started in running:
+            ran = now - started
+            if now >= deadline.due(started):
+                expired = True
                 pending.remove(read)
                 self._dispatcher(read).leave(read)
                 logger.warning(
@@ -354,7 +389,5 @@ class Scheduler:
                         read.job.hrefs or sorted({b.href for b in read.job.item.bands.values()})
                     ),
                 )
-                on_error(read.job, f"timed out after {timeout:g} s")
-            elif ran >= self.slow_after and not read.slow:
-                read.slow = True
-                self._dispatcher(read).leave(read)
+                on_error(read.job, f"timed out after {deadline.timeout:g} s")
+        deadline.expiries += expired

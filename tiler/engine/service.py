@@ -19,6 +19,7 @@ from tiler.engine.budget import Budget
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
 from tiler.engine.io import DatasetCache, ItemReader, ReadOptions, StallGuard
+from tiler.engine.jobs import RETRY_AFTER, FailedFiles
 from tiler.engine.mosaic import MosaicStats, quality_mosaic
 from tiler.engine.point import PointSeries, point_series
 from tiler.engine.schedule import Scheduler
@@ -36,12 +37,15 @@ class Engine:
             reads waiting on a slow file leave their place to others
             (:mod:`tiler.engine.schedule`).
         io_threads: reads of remote files running at once.
-        item_timeout: seconds one read may run before its item is skipped (scaled up for
+        item_timeout: seconds a request's reads may wait on their files, all together
+            (from the first that waits), before their items are skipped (scaled up for
             grids larger than 1024 x 1024); new reads of a file whose read has run
             :data:`STALL_FACTOR` times longer are skipped at once.
         max_items: a request selecting more items gets
             :class:`~tiler.catalog.base.TooManyItems`.
         open_datasets: open datasets kept (all threads together).
+        retry_after: seconds a remote file whose read failed is not asked again (its items
+            are skipped, saying when it is retried); then it is read afresh.
     """
 
     def __init__(
@@ -51,10 +55,15 @@ class Engine:
         max_items: int = 500,
         open_datasets: int = 64,
         io_threads: int = 32,
+        retry_after: float = RETRY_AFTER,
     ) -> None:
         self.max_items = max_items
         self.datasets = DatasetCache(open_datasets)
-        self.reader = ItemReader(self.datasets, guard=StallGuard(STALL_FACTOR * item_timeout))
+        self.reader = ItemReader(
+            self.datasets,
+            guard=StallGuard(STALL_FACTOR * item_timeout),
+            failed=FailedFiles(retry_after),
+        )
         self.scheduler = Scheduler(read_threads, timeout=item_timeout, io_threads=io_threads)
 
     def close(self) -> None:
