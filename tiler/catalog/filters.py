@@ -18,6 +18,8 @@ from typing import Any
 
 import cql2
 import pystac.utils
+from shapely.geometry import MultiPolygon, box
+from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.cql2_tree import check_tree
 from tiler.errors import BadRequest, InvalidFilter
@@ -79,6 +81,19 @@ class Search:
     filter: str | None = None
     sortby: tuple[SortKey, ...] = ()
 
+    @property
+    def area(self) -> BaseGeometry | None:
+        """The bbox as an area in lon/lat: two boxes when it crosses the antimeridian."""
+        return None if self.bbox is None else bbox_area(self.bbox)
+
+
+def bbox_area(bbox: tuple[float, float, float, float]) -> BaseGeometry:
+    """A lon/lat bbox as an area; ``minx > maxx`` crosses the antimeridian (two boxes)."""
+    minx, miny, maxx, maxy = bbox
+    if minx <= maxx:
+        return box(minx, miny, maxx, maxy)
+    return MultiPolygon([box(minx, miny, 180.0, maxy), box(-180.0, miny, maxx, maxy)])
+
 
 # ---------------------------------------------------------------------------------------
 # numbers
@@ -124,7 +139,8 @@ def parse_bbox(
     Args:
         value: the text (or four numbers); None or empty: no bbox.
         lonlat: the bbox is in lon/lat: values must lie in [-180, 180] x [-90, 90] and
-            min <= max. Otherwise (an export extent in any CRS) min < max: an area.
+            miny <= maxy; minx > maxx crosses the antimeridian, as in the STAC API.
+            Otherwise (an export extent in any CRS) min < max: an area.
         name: the parameter's name, for the message.
 
     Raises:
@@ -150,8 +166,8 @@ def parse_bbox(
         if minx >= maxx or miny >= maxy:
             raise InvalidFilter(f"{name} {_quoted(value)}: min must be less than max")
         return (minx, miny, maxx, maxy)
-    if minx > maxx or miny > maxy:
-        raise InvalidFilter(f"{name} {_quoted(value)}: min must not exceed max")
+    if miny > maxy:  # minx > maxx crosses the antimeridian (STAC API)
+        raise InvalidFilter(f"{name} {_quoted(value)}: miny must not exceed maxy")
     if miny < -90 or maxy > 90 or minx < -180 or maxx > 180:
         raise InvalidFilter(
             f"{name} {_quoted(value)}: lon must be in [-180, 180], lat in [-90, 90]"

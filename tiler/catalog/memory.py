@@ -15,7 +15,6 @@ from typing import Any
 import numpy
 import shapely
 from shapely import STRtree
-from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.base import Catalog, ItemPage, TooManyItems
@@ -132,8 +131,8 @@ class MemoryCatalog(Catalog):
 
     def select_positions(self, search: Search, geom: BaseGeometry | None) -> numpy.ndarray:
         """Positions (in default order) of the selected items, in collection order."""
-        if search.bbox is not None:
-            area = box(*search.bbox)
+        area = search.area
+        if area is not None:
             geom = area if geom is None else geom.intersection(area)
             if geom.is_empty:
                 return numpy.empty(0, dtype="int64")

@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.base import Catalog, TooManyItems
@@ -105,8 +104,8 @@ class RemoteCatalog(Catalog):
         self, search: Search, geometry: BaseGeometry | None, limit: int | None = None
     ) -> list[Item]:
         """Items under ``geometry`` passing ``search``, in collection order (all of them)."""
-        if search.bbox is not None:
-            area = box(*search.bbox)
+        area = search.area
+        if area is not None:
             geometry = area if geometry is None else geometry.intersection(area)
             if geometry.is_empty:
                 return []

@@ -53,6 +53,8 @@ def stac_search_body(
     body: dict[str, Any] = {"collections": [collection_id]}
     if geometry is not None:
         body["intersects"] = mapping(geometry)
+    elif search.bbox is not None and search.bbox[0] > search.bbox[2]:
+        body["intersects"] = mapping(search.area)  # across the antimeridian: two boxes
     elif search.bbox is not None:
         body["bbox"] = list(search.bbox)
     if search.start is not None or search.end is not None:
