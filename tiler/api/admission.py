@@ -26,14 +26,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiler.api.gate import Gate
-from tiler.api.responses import ResponseCache
+from tiler.api.responses import ResponseCache, request_key
 from tiler.engine.budget import Budget, budget_scope
 from tiler.errors import DeadlineExceeded
 
@@ -115,14 +114,6 @@ class ExpensiveRoutes:
     def match(self, scope: Scope) -> bool:
         """Whether the request's path is one of these routes (any method)."""
         return any(route.matches(scope)[0] is not Match.NONE for route in self.routes)
-
-
-def request_key(scope: Scope) -> str:
-    """The request's identity: its path and its sorted query parameters (decoded)."""
-    query = scope.get("query_string", b"").decode("latin-1")
-    pairs = sorted(parse_qsl(query, keep_blank_values=True))
-    path: str = scope["path"]
-    return path + "?" + "&".join(f"{k}={v}" for k, v in pairs)
 
 
 class _Watcher:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from tiler.engine.mosaic import MosaicStats
 
@@ -47,8 +49,7 @@ class ResponseCache:
     @staticmethod
     def key(request: Request) -> str:
         """The full request identity: path and sorted query parameters."""
-        query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()))
-        return f"{request.url.path}?{query}"
+        return request_key(request.scope)
 
     def get(self, key: str) -> Rendered | None:
         """A cached body, or None."""
@@ -64,6 +65,18 @@ class ResponseCache:
             return
         with self._lock:
             self._lru[key] = value
+
+
+def request_key(scope: Scope) -> str:
+    """A request's identity from its ASGI scope: its path and sorted query parameters.
+
+    Computed from the scope alone (no :class:`~starlette.requests.Request`), as the
+    admission middleware needs it for every request before any parsing.
+    """
+    query = scope.get("query_string", b"").decode("latin-1")
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    path: str = scope["path"]
+    return path + "?" + "&".join(f"{k}={v}" for k, v in pairs)
 
 
 #: media types some libraries write that are not registered ones (titiler's ``jpg``)
