@@ -5,7 +5,9 @@
 with PostGIS, installs PgSTAC with pypgstac's migrations, and adds a login role ``tiler``
 with a password. ``stop()`` / ``start()`` / ``restart()`` keep the data folder and the port,
 so a test can take the database away while a server uses it and bring it back; ``close()``
-stops the server and deletes the folder.
+stops the server and deletes the folder. ``create_database(name, version="0.9.12")`` makes a
+database of another PgSTAC version than pypgstac's own (:func:`pgstac_versions` lists the
+newest of each minor version the installed pypgstac can install).
 
 PostgreSQL refuses to run as root: as root, ``initdb`` and ``pg_ctl`` run as the ``postgres``
 OS user (``runuser -u postgres --``). Durability is off (fsync, full-page writes, synchronous
@@ -88,6 +90,33 @@ def _sharedir(bindir: Path) -> Path | None:
                 return Path(out)
     debian = Path(f"/usr/share/postgresql/{PG_MAJOR}")
     return debian if debian.is_dir() else None
+
+
+def installable_versions() -> list[str]:
+    """The PgSTAC versions the installed pypgstac can install (its migration files)."""
+    from pypgstac.migrate import migrations_dir
+
+    found = []
+    for path in Path(migrations_dir).glob("pgstac.*.sql"):
+        name = path.name.removeprefix("pgstac.").removesuffix(".sql")
+        if "-" not in name and name.count(".") == 2:
+            with contextlib.suppress(ValueError):
+                found.append((tuple(int(n) for n in name.split(".")), name))
+    return [name for _, name in sorted(found)]
+
+
+def pgstac_versions(oldest: tuple[int, int] = (0, 9)) -> dict[str, str]:
+    """The newest installable PgSTAC of each minor version from ``oldest`` on.
+
+    ``{"0.9": "0.9.12", "0.10": "0.10.0"}`` with pypgstac 0.10, which carries the files of
+    every older version; pypgstac 0.9 has no 0.10.
+    """
+    newest: dict[str, str] = {}
+    for name in installable_versions():
+        major, minor = (int(n) for n in name.split(".")[:2])
+        if (major, minor) >= oldest:
+            newest[f"{major}.{minor}"] = name
+    return newest
 
 
 def _free_port() -> int:
@@ -260,19 +289,37 @@ class PgstacCluster:
         kwargs.setdefault("autocommit", True)
         return psycopg.connect(self.dsn_for(dbname or self.dbname), **kwargs)
 
-    def create_database(self, dbname: str) -> str:
-        """A new, empty PgSTAC database (a copy of the migrated template: milliseconds).
+    def create_database(self, dbname: str, version: str | None = None) -> str:
+        """A new, empty PgSTAC database (a copy of a migrated template: milliseconds).
+
+        Args:
+            dbname: its name.
+            version: its PgSTAC version, one of :func:`pgstac_versions` (default: the
+                installed pypgstac's own). The first database of a version makes its
+                template (PgSTAC installed by pypgstac's migrations: seconds).
 
         Returns its superuser URL; :meth:`dsn_for` gives the password one.
         """
         from psycopg import sql
 
+        template = TEMPLATE_DB if version is None else self._version_template(version)
         with self.connect("postgres") as conn:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(dbname), sql.Identifier(TEMPLATE_DB)
+                    sql.Identifier(dbname), sql.Identifier(template)
                 )
             )
+        return self.dsn_for(dbname)
+
+    def create_empty_database(self, dbname: str, postgis: bool = True) -> str:
+        """A new database without PgSTAC (with PostGIS unless told otherwise); its URL."""
+        from psycopg import sql
+
+        with self.connect("postgres") as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        if postgis:
+            with self.connect(dbname) as conn:
+                conn.execute("CREATE EXTENSION postgis")
         return self.dsn_for(dbname)
 
     def drop_database(self, dbname: str) -> None:
@@ -437,18 +484,43 @@ class PgstacCluster:
             time.sleep(0.2)
         self._running = False
 
-    def _install_pgstac(self) -> None:
-        """PostGIS and PgSTAC in the template, the ``tiler`` role, then the database."""
+    def _version_template(self, version: str) -> str:
+        """The template database of a PgSTAC version, made on first use."""
         from psycopg import sql
+
+        if version not in installable_versions():
+            raise PgstacClusterError(
+                f"the installed pypgstac cannot install PgSTAC {version} "
+                f"(it has {', '.join(pgstac_versions().values())})"
+            )
+        name = f"{TEMPLATE_DB}_{version.replace('.', '_')}"
+        with self.connect("postgres") as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+        if exists is None:
+            with self.connect("postgres") as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            self._migrate(name, version)
+        return name
+
+    def _migrate(self, dbname: str, version: str | None = None) -> None:
+        """PostGIS and PgSTAC (pypgstac's version, or that one) in an empty database."""
         from pypgstac.db import PgstacDB
         from pypgstac.migrate import Migrate
 
+        with self.connect(dbname) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            # pypgstac on a connection of ours: no pool, nothing registered at exit.
+            Migrate(PgstacDB(connection=conn)).run_migration(toversion=version)
+
+    def _install_pgstac(self) -> None:
+        """PostGIS and PgSTAC in the template, the ``tiler`` role, then the database."""
+        from psycopg import sql
+
         with self.connect("postgres") as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
-        with self.connect(TEMPLATE_DB) as conn:
-            conn.execute("CREATE EXTENSION postgis")
-            # pypgstac on a connection of ours: no pool, nothing registered at exit.
-            Migrate(PgstacDB(connection=conn)).run_migration()
+        self._migrate(TEMPLATE_DB)
         with self.connect(TEMPLATE_DB) as conn:  # the migration leaves its role SET
             conn.execute(
                 sql.SQL(

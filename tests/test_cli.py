@@ -81,3 +81,22 @@ def test_demo_command_prints_the_collection_file(full_demo):
     assert result.exit_code == 0, result.output
     path = Path(result.output.strip())
     assert path.name == "demo.json" and path.is_file()
+
+
+def test_pgstac_migrate_refuses_a_version_pypgstac_cannot_install():
+    # checked before connecting: no database needed
+    result = CliRunner().invoke(
+        cli,
+        [
+            "pgstac",
+            "migrate",
+            "--dsn",
+            "postgresql://nobody@127.0.0.1:1/x",
+            "--to-version",
+            "9.9.9",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "cannot install PgSTAC 9.9.9" in result.output
+    assert "pip install -U pypgstac" in result.output
+    assert "--to-version X.Y.Z" in CliRunner().invoke(cli, ["pgstac", "migrate", "--help"]).output

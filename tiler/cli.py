@@ -225,11 +225,22 @@ def pgstac() -> None:
 
 @pgstac.command()
 @click.option("--dsn", required=True, envvar="DATABASE_URL", help="PgSTAC database URL.")
-def migrate(dsn: str) -> None:
-    """Create or upgrade the PgSTAC schema (as pypgstac migrate does)."""
+@click.option(
+    "--to-version",
+    default=None,
+    metavar="X.Y.Z",
+    help="PgSTAC version to install or upgrade to (default: the installed pypgstac's).",
+)
+def migrate(dsn: str, to_version: str | None) -> None:
+    """Install or upgrade the PgSTAC schema (as pypgstac migrate does); prints its version."""
+    from tiler.tools.load import MigrationError
     from tiler.tools.load import migrate as run
 
-    click.echo(f"pgstac {run(dsn)}")
+    try:
+        version = run(dsn, to_version)
+    except MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"pgstac {version}")
 
 
 @cli.command()
