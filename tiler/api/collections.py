@@ -40,6 +40,9 @@ def collection_summary(catalog: Catalog, request: Request) -> dict[str, Any]:
             "temporal": {"interval": [[start, end]]},
         },
         "bands": info.bands,
+        # common names usable as band names: each with the bands declaring it (one: an
+        # alias of that band; more: ambiguous, a request must name one of them)
+        "aliases": info.aliases,
         "summaries": info.summaries,
         "output_bands": [*info.bands, *DERIVED],
         "default": info.default_render,

@@ -208,15 +208,17 @@ class LayerParams(DefaultDependency):
         str | None,
         Query(
             description="Quality: a band name or an expression over band names, e.g. "
-            "-MSK_CLDPRB or (B08-B04)/(B08+B04). The highest value wins each pixel. "
-            "Default: the collection's default visualisation.",
+            "-MSK_CLDPRB or (B08-B04)/(B08+B04); a common name of one band (red, nir, ...) "
+            "stands for that band, e.g. (nir-red)/(nir+red). The highest value wins each "
+            "pixel. Default: the collection's default visualisation.",
         ),
     ] = None
     bands: Annotated[
         str | None,
         Query(
-            description="Comma-separated output bands: band names, or quality, _index "
-            "(winner's position in collection order), _date (winner's days since "
+            description="Comma-separated output bands: band names, common names of one "
+            "band (red, green, blue, nir, ...; see the collection's aliases), or quality, "
+            "_index (winner's position in collection order), _date (winner's days since "
             "1970-01-01), _doy (winner's day of year).",
         ),
     ] = None
@@ -312,7 +314,7 @@ def resolve_layer(
             f"quality is required for collection {info.id!r} (it declares no "
             f"default): a band name or an expression over {', '.join(info.bands)}"
         )
-    quality = parse(str(text), info.bands)
+    quality = parse(str(text), info.bands, info.aliases)
 
     allowed = [*info.bands, *DERIVED]
     if layer.bands not in (None, ""):
@@ -323,12 +325,11 @@ def resolve_layer(
                 f"{count} output bands: at most {len(allowed)} (as many as {info.id} has "
                 f"bands, derived ones included: {', '.join(allowed)})"
             )
-        bands = [b.strip() for b in text.split(",")]
+        names = [b.strip() for b in text.split(",")]
     else:
-        bands = list(base.get("bands") or [])
-    for b in bands:
-        if b not in allowed:
-            raise InvalidBands(f"unknown band {b[:80]!r}; bands of {info.id}: {', '.join(allowed)}")
+        names = [str(b) for b in base.get("bands") or []]
+    # common names become band names here, once: the engine only sees band names
+    bands = [info.resolve_band(b, DERIVED) for b in names]
     if not bands:
         raise InvalidBands(f"no output band; choose from {', '.join(allowed)}")
 

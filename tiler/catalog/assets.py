@@ -2,7 +2,8 @@
 
 Single-band assets give a band named after the asset key; multi-band assets give one band
 per ``eo:bands`` name (else the file's band descriptions). ``raster:bands`` gives nodata,
-scale, offset and data type.
+scale, offset and data type; ``eo:bands`` (STAC 1.0) or ``bands`` (STAC 1.1) the common
+name (``common_name`` / ``eo:common_name``), which requests may use as an alias.
 """
 
 from __future__ import annotations
@@ -60,9 +61,20 @@ def _num(value: Any) -> float | None:
     return _number(value)
 
 
-def _band(name: str, href: str, bidx: int, info: Any) -> Band:
+def common_name(entry: Any) -> str | None:
+    """The common name of an ``eo:bands`` / ``bands`` entry, or None.
+
+    STAC 1.0's ``eo:bands`` say ``common_name``, STAC 1.1's ``bands`` ``eo:common_name``.
+    """
+    if type(entry) is not dict:
+        return None
+    name = entry.get("common_name") or entry.get("eo:common_name")
+    return name if type(name) is str and name else None
+
+
+def _band(name: str, href: str, bidx: int, info: Any, common: str | None = None) -> Band:
     if type(info) is not dict or not info:
-        return Band(name, href, bidx)
+        return Band(name, href, bidx, common_name=common)
     get = info.get
     data_type = get("data_type")
     return Band(
@@ -73,6 +85,7 @@ def _band(name: str, href: str, bidx: int, info: Any) -> Band:
         _num(get("scale")),
         _num(get("offset")),
         data_type if type(data_type) is str else None,
+        common,
     )
 
 
@@ -130,7 +143,8 @@ def item_bands(
             described = layouts[key]
             count = len(described)
         if count <= 1:
-            single[key] = _band(key, path, 1, raster[0] if raster else None)
+            common = common_name(eo[0]) if type(eo) is list and len(eo) == 1 else None
+            single[key] = _band(key, path, 1, raster[0] if raster else None, common)
             continue
         names = [b.get("name") if isinstance(b, dict) else None for b in eo] if eo else described
         if not names or not all(names):
@@ -140,7 +154,8 @@ def item_bands(
         for i, name in enumerate(names):
             if str(name) not in multi:
                 info = raster[i] if i < len(raster) else None
-                multi[str(name)] = _band(str(name), path, i + 1, info)
+                common = common_name(eo[i]) if type(eo) is list and i < len(eo) else None
+                multi[str(name)] = _band(str(name), path, i + 1, info, common)
     for name, band in multi.items():
         single.setdefault(name, band)
     return single

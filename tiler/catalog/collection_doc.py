@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from tiler.catalog.models import CollectionInfo
+from tiler.catalog.assets import asset_bands, common_name
+from tiler.catalog.models import CollectionInfo, band_aliases
 
 #: the bounds of a collection whose document has no valid spatial extent
 WORLD = (-180.0, -90.0, 180.0, 90.0)
@@ -62,6 +63,26 @@ def extent_interval(doc: dict[str, Any]) -> tuple[str | None, str | None]:
     return (start, end)
 
 
+def declared_aliases(doc: dict[str, Any], bands: list[str]) -> dict[str, list[str]]:
+    """Common names of the bands, from ``item_assets`` and the ``eo:bands`` summary.
+
+    A summary entry counts only where its name is a band name (``B04`` on Planetary
+    Computer); see :func:`~tiler.catalog.models.band_aliases`.
+    """
+    item_assets = doc.get("item_assets")
+    pairs: list[tuple[str, str | None]] = []
+    if isinstance(item_assets, dict):
+        pairs += [(b.name, b.common_name) for b in asset_bands(item_assets).values()]
+    summaries = doc.get("summaries")
+    listed = summaries.get("eo:bands") if isinstance(summaries, dict) else None
+    if isinstance(listed, list):
+        for entry in listed:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                pairs.append((name, common_name(entry)))
+    return band_aliases(pairs, bands)
+
+
 def collection_info(
     doc: dict[str, Any], collection_id: str, bands: list[str], item_count: int | None
 ) -> CollectionInfo:
@@ -82,4 +103,5 @@ def collection_info(
         bands=bands,
         item_count=item_count,
         summaries=dict(doc.get("summaries") or {}),
+        aliases=declared_aliases(doc, bands),
     )

@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.base import Catalog, ItemPage, TooManyItems
 from tiler.catalog.filters import Search, compile_filter, matches, referenced
-from tiler.catalog.models import CollectionInfo, Item, summarise
+from tiler.catalog.models import CollectionInfo, Item, band_aliases, summarise
 from tiler.catalog.ordering import dense, ranks_of
 
 MAX_CACHED_FILTERS = 64
@@ -92,8 +92,11 @@ class MemoryCatalog(Catalog):
         return (self.items[0].isodatetime, self.items[-1].isodatetime)
 
     def info(self) -> CollectionInfo:
-        """The collection's description (summaries computed once)."""
+        """The collection's description (summaries and common names computed once)."""
         if self._info is None:
+            pairs: set[tuple[str, str | None]] = set()
+            for item in self.items:
+                pairs.update([(b.name, b.common_name) for b in item.bands.values()])
             self._info = CollectionInfo(
                 id=self.id,
                 title=self.title,
@@ -104,6 +107,7 @@ class MemoryCatalog(Catalog):
                 renders=self.renders,
                 item_count=len(self.items),
                 summaries=summarise(self.items),
+                aliases=band_aliases(pairs, self.bands),
             )
         return self._info
 

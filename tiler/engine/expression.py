@@ -24,12 +24,18 @@ The text comes from a query parameter, so everything is bounded before the next 
    (``2**B2``, ``B2**1e300``) is computed per pixel in float64 and needs no limit. Nothing is
    rewritten: numexpr gets the text as written, so an accepted expression gives exactly what
    numexpr gives.
+
+One rewrite only: a common name (``red``, ``nir``; ``aliases``) that is not a band name is
+replaced in the text by the one band name it stands for, before anything else is checked,
+so :attr:`Expression.text` and :attr:`Expression.bands` name real bands and the same
+mosaic has one text whichever names a request used.
 """
 
 from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +43,7 @@ from typing import Any
 import numexpr
 import numpy
 import numpy.typing as npt
+from numexpr.expressions import functions as numexpr_functions
 
 from tiler.engine.guard import (
     CONSTANTS,
@@ -131,6 +138,18 @@ def _interval(node: ast.AST, ranges: Mapping[str, tuple[float, float]]) -> tuple
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         lo, hi = _interval(node.operand, ranges)
         return (-hi, -lo) if isinstance(node.op, ast.USub) else (lo, hi)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "where"
+        and len(node.args) == 3
+    ):
+        # one of the two branches per pixel (the condition only chooses); a branch that is
+        # the constant nan or inf is never a candidate, so it bounds nothing
+        branches = [_interval(arg, ranges) for arg in node.args[1:] if not _never_valid(arg)]
+        if not branches:
+            raise _Unbounded
+        return min(b[0] for b in branches), max(b[1] for b in branches)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult):
         a, b = _interval(node.left, ranges), _interval(node.right, ranges)
         if isinstance(node.op, ast.Add):
@@ -145,22 +164,12 @@ def _interval(node: ast.AST, ranges: Mapping[str, tuple[float, float]]) -> tuple
     raise _Unbounded
 
 
-def parse(text: str, bands: Sequence[str]) -> Expression:
-    """Validate ``text`` against the collection's band names.
+def _never_valid(node: ast.AST) -> bool:
+    """The constant ``nan`` or ``inf``: never a finite quality."""
+    return isinstance(node, ast.Name) and node.id in CONSTANTS
 
-    Args:
-        text: the expression, e.g. ``-MSK_CLDPRB``.
-        bands: band names the collection has.
 
-    Returns:
-        The parsed :class:`Expression`; its bands are in the order the text first uses them.
-
-    Raises:
-        InvalidQualityExpression: bad syntax, an operator or function that is not allowed,
-            an unknown band, no band at all, or text beyond the limits in the module docstring.
-    """
-    check_text(text, bands)
-    text = text.strip()
+def _tree(text: str) -> ast.Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
@@ -169,6 +178,100 @@ def parse(text: str, bands: Sequence[str]) -> Expression:
             f"{exc.offset}. Use {SYNTAX}"
         ) from None
     check_shape(text, tree)
+    return tree
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _line_starts(text: str) -> list[int]:
+    """Offset of each line's first character, lines broken as :mod:`ast` breaks them."""
+    return [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+
+
+def _unalias(
+    text: str, tree: ast.Expression, bands: Sequence[str], aliases: Mapping[str, Sequence[str]]
+) -> str:
+    """``text`` with every common name that is not a band name replaced by its band.
+
+    Raises:
+        InvalidQualityExpression: an unknown name (the bands and common names listed), a
+            common name of several bands (listed), or of a band whose name cannot be
+            written in an expression.
+    """
+    # names the checker refuses for what they are (calls, attributes, dunders, constants)
+    skip = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    skip |= {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    spans: list[tuple[int, int, int, int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Name) or id(node) in skip or node.id in bands:
+            continue
+        named = aliases.get(node.id)
+        if named is None:
+            if node.id in CONSTANTS or node.id in numexpr_functions or "__" in node.id:
+                continue
+            usable = [f"{a} ({n[0]})" for a, n in aliases.items() if len(n) == 1]
+            raise InvalidQualityExpression(
+                f"quality expression {quote(text)}: unknown band {node.id!r}; the "
+                f"collection's bands are: {', '.join(bands)}; common names: "
+                f"{', '.join(usable) or '(none of one band)'} (and the constants "
+                f"{', '.join(CONSTANTS)})"
+            )
+        if len(named) > 1:
+            raise InvalidQualityExpression(
+                f"quality expression {quote(text)}: {node.id!r} is a common name of "
+                f"{len(named)} bands: {', '.join(named)}; name one of them"
+            )
+        band = named[0]
+        if not (band.isascii() and band.isidentifier()) or band in numexpr_functions:
+            raise InvalidQualityExpression(
+                f"quality expression {quote(text)}: {node.id!r} stands for the band "
+                f"{band!r}, whose name cannot be written in an expression"
+            )
+        end_line = node.end_lineno if node.end_lineno is not None else node.lineno
+        end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        spans.append((node.lineno, node.col_offset, end_line, end_col, band))
+    if not spans:
+        return text
+    starts = _line_starts(text)
+    out = text
+    # from the end, so earlier offsets stay valid (ASCII text: columns are characters)
+    for line, col, end_line, end_col, band in sorted(spans, reverse=True):
+        begin, end = starts[line - 1] + col, starts[end_line - 1] + end_col
+        out = out[:begin] + band + out[end:]
+    return out
+
+
+def parse(
+    text: str, bands: Sequence[str], aliases: Mapping[str, Sequence[str]] | None = None
+) -> Expression:
+    """Validate ``text`` against the collection's band names.
+
+    Args:
+        text: the expression, e.g. ``-MSK_CLDPRB``.
+        bands: band names the collection has.
+        aliases: common names that are not band names, each with the bands declaring it
+            (:attr:`~tiler.catalog.models.CollectionInfo.aliases`); a common name of one
+            band is replaced by that band's name.
+
+    Returns:
+        The parsed :class:`Expression` over band names (never common names); its bands are
+        in the order the text first uses them.
+
+    Raises:
+        InvalidQualityExpression: bad syntax, an operator or function that is not allowed,
+            an unknown band, a common name of several bands, no band at all, or text
+            beyond the limits in the module docstring.
+    """
+    check_text(text, bands)
+    text = text.strip()
+    tree = _tree(text)
+    if aliases:
+        rewritten = _unalias(text, tree, bands, aliases)
+        if rewritten != text:
+            # only names changed: the brackets, signs and parts are those checked above
+            text = rewritten
+            tree = _tree(text)
     checker = Checker(text, bands)
     checker.visit(tree.body)
     if not checker.used:
