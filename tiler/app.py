@@ -41,6 +41,7 @@ from tiler.api.responses import ResponseCache
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.catalog.sources import open_catalogs
+from tiler.engine.credentials import credentials_from
 from tiler.engine.service import Engine
 from tiler.process import (
     configure_gdal,
@@ -93,6 +94,7 @@ def create_app(
         item_timeout=settings.item_timeout,
         max_items=settings.max_items_per_tile,
         open_datasets=settings.open_datasets,
+        credentials=credentials_from(settings),
     )
     gate = Gate(
         limit=settings.max_in_flight or 2 * settings.read_threads,

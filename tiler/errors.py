@@ -102,6 +102,22 @@ class UpstreamTimeout(UpstreamError):
     """A remote catalogue did not answer in time (a 504)."""
 
 
+class AccessDenied(UpstreamError):
+    """Every item of a request was refused by its storage (401/403, or no token): a 502.
+
+    Attributes:
+        hosts: the storage hosts that refused (never a URL, path or token).
+    """
+
+    def __init__(self, hosts: list[str]) -> None:
+        names = ", ".join(hosts)
+        super().__init__(
+            f"every item was refused by {names} (HTTP 401/403): credentials are missing, "
+            "expired or refused; see README, Public catalogues"
+        )
+        self.hosts = hosts
+
+
 STATUS_CODES: dict[type[Exception], int] = {
     **DEFAULT_STATUS_CODES,
     BadRequest: status.HTTP_400_BAD_REQUEST,
@@ -112,6 +128,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     CollectionLoadError: status.HTTP_500_INTERNAL_SERVER_ERROR,
     CatalogUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
     UpstreamError: status.HTTP_502_BAD_GATEWAY,
+    AccessDenied: status.HTTP_502_BAD_GATEWAY,
     UpstreamTimeout: status.HTTP_504_GATEWAY_TIMEOUT,
 }
 
@@ -209,7 +226,8 @@ _ERROR_RESPONSES = {
     "413": "Payload too large: the request body exceeds TILER_MAX_BODY_BYTES.",
     "503": "Service unavailable: overloaded (see Retry-After) or a catalogue cannot be "
     "reached right now.",
-    "502": "Bad gateway: a remote catalogue (a STAC API) answered with an error.",
+    "502": "Bad gateway: a remote catalogue (a STAC API) answered with an error, or the "
+    "storage of every item refused its credentials (missing, expired or refused).",
     "504": "Gateway timeout: the request's work passed its time limit, or a remote catalogue "
     "did not answer in time.",
 }

@@ -5,8 +5,31 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class S3Bucket(BaseModel):
+    """How to read one S3 bucket (or prefix): GDAL options for its paths only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requester_pays: bool = Field(
+        default=False, description="Send x-amz-request-payer: requester (AWS_REQUEST_PAYER)."
+    )
+    unsigned: bool | None = Field(
+        default=None,
+        description="Read without signing (AWS_NO_SIGN_REQUEST): for public buckets when no "
+        "credentials are configured.",
+    )
+    region: str | None = Field(default=None, description="The bucket's region (AWS_REGION).")
+    endpoint: str | None = Field(
+        default=None, description="host[:port] of an S3-compatible service (AWS_S3_ENDPOINT)."
+    )
+    https: bool | None = Field(default=None, description="AWS_HTTPS (default YES).")
+    virtual_hosting: bool | None = Field(
+        default=None, description="AWS_VIRTUAL_HOSTING (default TRUE)."
+    )
 
 
 class Settings(BaseSettings):
@@ -161,6 +184,37 @@ class Settings(BaseSettings):
         le=4096,
         description="Open datasets kept for reuse per worker (all read threads together); "
         "each keeps its file's header and, with VSI_CACHE, up to VSI_CACHE_SIZE bytes.",
+    )
+    pc_sas_url: str = Field(
+        default="https://planetarycomputer.microsoft.com/api/sas/v1/token",
+        pattern=r"^https?://\S+$",
+        validation_alias=AliasChoices("TILER_PC_SAS_URL", "PC_SDK_SAS_URL"),
+        description="Planetary Computer token endpoint (the SDK's PC_SDK_SAS_URL): hrefs on "
+        "*.blob.core.windows.net are signed with the token that GET {url}/{account}/{container} "
+        "answers.",
+    )
+    pc_subscription_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TILER_PC_SUBSCRIPTION_KEY", "PC_SDK_SUBSCRIPTION_KEY"),
+        description="Planetary Computer API key (the SDK's PC_SDK_SUBSCRIPTION_KEY), sent to "
+        "the token endpoint only; never logged.",
+    )
+    azure_sas: bool = Field(
+        default=True,
+        description="Sign hrefs on *.blob.core.windows.net with SAS tokens from the token "
+        "endpoint (false: read them as they are).",
+    )
+    azure_blob_endpoint: str = Field(
+        default="https://{account}.blob.core.windows.net",
+        pattern=r"^https?://\S*\{account\}\S*$",
+        description="Where an Azure account's containers are read ({account} replaced): "
+        "Azure itself by default; an emulator's, e.g. http://127.0.0.1:10000/{account}.",
+    )
+    s3_buckets: dict[str, S3Bucket] = Field(
+        default_factory=dict,
+        description="Per S3 bucket or bucket/prefix, how to read it (JSON), e.g. "
+        '{"usgs-landsat": {"requester_pays": true}, "sentinel-cogs": {"unsigned": true}}; '
+        "applied as GDAL path-specific options, never process-wide.",
     )
     log_level: str = Field(
         default="INFO",

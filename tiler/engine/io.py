@@ -35,6 +35,7 @@ from rio_tiler.errors import PointOutsideBounds, RioTilerError, TileOutsideBound
 from rio_tiler.io import Reader
 
 from tiler.catalog.models import Band, Item
+from tiler.engine.credentials import AccessRefused, Credentials, Signed, denied, host_of, scrubbed
 from tiler.engine.extents import ExtentCache
 from tiler.engine.grids import Grid
 from tiler.engine.jobs import FailedFiles, is_remote, reset_gdal_error
@@ -144,12 +145,16 @@ class DatasetCache:
     so a file read by two threads at once has two handles. The bound is on the whole cache,
     not per thread, so memory does not grow with the number of read threads (each handle
     keeps its header and, with ``VSI_CACHE``, up to ``VSI_CACHE_SIZE`` bytes of the file).
+    Handles are kept by href, never by the signed URL they were opened with: a handle whose
+    URL is not the one :attr:`credentials` sign now (its token was renewed) is closed at
+    checkout instead of reused.
     """
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, credentials: Credentials | None = None) -> None:
         self.size = size
+        self.credentials = credentials if credentials is not None else Credentials()
         self._lock = threading.Lock()
-        self._idle: OrderedDict[str, list[rasterio.io.DatasetReader]] = OrderedDict()
+        self._idle: OrderedDict[str, list[tuple[str, rasterio.io.DatasetReader]]] = OrderedDict()
         self._count = 0
 
     def __len__(self) -> int:
@@ -157,36 +162,60 @@ class DatasetCache:
 
     @contextmanager
     def open(self, href: str) -> Iterator[rasterio.io.DatasetReader]:
-        """An open dataset of ``href`` for this thread alone while the block runs."""
-        ds = None
-        with self._lock:
-            handles = self._idle.get(href)
-            if handles:
-                ds = handles.pop()
-                self._count -= 1
-                if not handles:
-                    del self._idle[href]
-        if ds is None or ds.closed:
-            ds = rasterio.open(href)
-        try:
+        """An open dataset of ``href`` (signed if its host needs it) for this thread alone."""
+        with self.checkout(self.credentials.sign(href)) as (ds, _):
             yield ds
+
+    @contextmanager
+    def checkout(
+        self, signed: Signed, fresh: bool = False
+    ) -> Iterator[tuple[rasterio.io.DatasetReader, bool]]:
+        """An open dataset of ``signed.url`` and whether it was reused, while the block runs.
+
+        Args:
+            signed: the href and the URL to open it at (:meth:`Credentials.sign`).
+            fresh: open anew (idle handles of the href are closed): a reused one failed.
+        """
+        href, ds, stale = signed.href, None, []
+        with self._lock:
+            handles = self._idle.get(href, [])
+            while handles and ds is None:
+                url, handle = handles.pop()
+                self._count -= 1
+                if url == signed.url and not fresh and not handle.closed:
+                    ds = handle
+                else:
+                    stale.append(handle)
+            if fresh:
+                stale += [handle for _, handle in handles]
+                self._count -= len(handles)
+                handles.clear()
+            if not handles:
+                self._idle.pop(href, None)
+        for old in stale:
+            old.close()
+        reused = ds is not None
+        if ds is None:
+            ds = rasterio.open(signed.url)
+        try:
+            yield ds, reused
         except (RasterioError, OSError, CPLE_BaseError):  # the file is in trouble: not kept
             ds.close()
             raise
         except BaseException:
-            self._put(href, ds)
+            self._put(href, signed.url, ds)
             raise
-        self._put(href, ds)
+        self._put(href, signed.url, ds)
 
-    def _put(self, href: str, ds: rasterio.io.DatasetReader) -> None:
+    def _put(self, href: str, url: str, ds: rasterio.io.DatasetReader) -> None:
         evicted = []
         with self._lock:
-            self._idle.setdefault(href, []).append(ds)
+            self._idle.setdefault(href, []).append((url, ds))
             self._idle.move_to_end(href)
             self._count += 1
             while self._count > self.size:
                 old_href, handles = next(iter(self._idle.items()))
-                evicted.append(handles.pop(0))
+                evicted.append(handles.pop(0)[1])
                 self._count -= 1
                 if not handles:
                     del self._idle[old_href]
@@ -198,7 +227,7 @@ class DatasetCache:
         with self._lock:
             idle, self._idle, self._count = self._idle, OrderedDict(), 0
         for handles in idle.values():
-            for ds in handles:
+            for _, ds in handles:
                 ds.close()
 
 
@@ -284,16 +313,8 @@ class ItemReader:
             remote = is_remote(href)
             if remote:
                 self.failed.check(href)
-            reset_gdal_error()  # not an earlier failed read's, in this pool thread
             try:
-                with (
-                    self.guard.reading(href),
-                    self.datasets.open(href) as ds,
-                    Reader(href, dataset=ds, **options) as src,
-                ):
-                    if href not in self.extents:  # once per file, not per read
-                        self.extents.learn(href, ds.crs, ds.transform, ds.width, ds.height)
-                    array = grid.read(src, [b.bidx for b in bands], **extra)
+                array = self._read_file(href, grid, [b.bidx for b in bands], options, extra)
             except _OUTSIDE:
                 return None
             except FileNotAnswering:  # refused, not read: nothing new about the file
@@ -308,6 +329,61 @@ class ItemReader:
                     _unscale(array.data[i], band, opts), mask=mask[i]
                 )
         return out
+
+    def _read_file(
+        self,
+        href: str,
+        grid: Grid,
+        indexes: list[int],
+        options: dict[str, Any],
+        extra: dict[str, Any],
+    ) -> numpy.ma.MaskedArray:
+        """Read bands ``indexes`` of the file ``href`` onto ``grid``, signed if it needs it.
+
+        A signed read that fails is tried again once on a new handle, signed anew (a
+        refusal in the middle of a read, e.g. its token expired, only says that the read
+        failed), and once with a renewed token if it was refused (401/403). Faults of
+        signed reads are raised without the token (and without the GDAL errors they came
+        from, which name the signed URL).
+
+        Raises:
+            AccessRefused: a signed read was refused again with a renewed token, or no
+                token could be had.
+            RasterioError, RioTilerError, OSError, CPLE_BaseError: another fault.
+        """
+        credentials = self.datasets.credentials
+        fresh = renewed = False
+        while True:
+            signed = credentials.sign(href)
+            reset_gdal_error()  # not an earlier failed read's, in this pool thread
+            try:
+                with (
+                    self.guard.reading(href),
+                    self.datasets.checkout(signed, fresh) as (ds, _),
+                    Reader(href, dataset=ds, **options) as src,
+                ):
+                    if href not in self.extents:  # once per file, not per read
+                        self.extents.learn(href, ds.crs, ds.transform, ds.width, ds.height)
+                    array: numpy.ma.MaskedArray = grid.read(src, indexes, **extra)
+                    return array
+            except (*_OUTSIDE, FileNotAnswering):
+                raise
+            except (RasterioError, OSError, CPLE_BaseError) as exc:
+                if signed.token is None:
+                    raise
+                refused = denied(exc)
+                if refused and not renewed:
+                    credentials.renew(signed)
+                    renewed = fresh = True
+                    continue
+                if not refused and not fresh:  # e.g. its token expired during the read
+                    credentials.forget(signed)  # a new handle asks the server again
+                    fresh = True
+                    continue
+                if refused:
+                    why = "HTTP 401/403 with a renewed token"
+                    raise AccessRefused(host_of(href), why) from None
+                raise scrubbed(exc, credentials) from None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -157,7 +157,7 @@ RETRY_AFTER = 5.0
 
 
 @functools.cache
-def _gdal(name: str) -> Callable[..., None] | None:
+def gdal_function(name: str) -> Callable[..., None] | None:
     """GDAL's C function ``name`` (returning void), from the library rasterio uses.
 
     Found through rasterio's extension module, whose dependencies dlsym also searches, so
@@ -181,7 +181,7 @@ def forget_remote(href: str) -> None:
     exist, for the life of the process: every later open fails at once without a request.
     rasterio does not expose ``VSICurlPartialClearCache``, so it is called through ctypes.
     """
-    clear = _gdal("VSICurlPartialClearCache")
+    clear = gdal_function("VSICurlPartialClearCache")
     if clear is not None:
         clear(ctypes.c_char_p(_parse_path(href).as_vsi().encode()))
 
@@ -193,7 +193,7 @@ def reset_gdal_error() -> None:
     raises it again from a later, healthy read of another file in the same pool thread
     (e.g. when a dataset attribute is read), so each read starts with it cleared.
     """
-    reset = _gdal("CPLErrorReset")
+    reset = gdal_function("CPLErrorReset")
     if reset is not None:
         reset()
 

@@ -8,7 +8,7 @@ creates one at start-up and closes it at shutdown (:func:`tiler.app.create_app`)
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from rio_tiler.models import ImageData
 
@@ -16,13 +16,15 @@ from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
 from tiler.catalog.models import Item
 from tiler.engine.budget import Budget
+from tiler.engine.credentials import Credentials, hide_secrets, host_of
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
 from tiler.engine.io import DatasetCache, ItemReader, ReadOptions, StallGuard
-from tiler.engine.jobs import RETRY_AFTER, FailedFiles
+from tiler.engine.jobs import RETRY_AFTER, FailedFiles, forget_remote, is_remote
 from tiler.engine.mosaic import MosaicStats, quality_mosaic
 from tiler.engine.point import PointSeries, point_series
 from tiler.engine.schedule import Scheduler
+from tiler.errors import AccessDenied
 
 #: a file whose read has run this many item timeouts is not answering (exports' reads of
 #: large grids may legitimately run longer than one timeout)
@@ -46,6 +48,9 @@ class Engine:
         open_datasets: open datasets kept (all threads together).
         retry_after: seconds a remote file whose read failed is not asked again (its items
             are skipped, saying when it is retried); then it is read afresh.
+        credentials: how files are opened (Azure SAS tokens, S3 options per bucket); its S3
+            options are set in GDAL while the engine is open, and its tokens are kept out
+            of rasterio's and the engine's log records.
     """
 
     def __init__(
@@ -56,13 +61,18 @@ class Engine:
         open_datasets: int = 64,
         io_threads: int = 32,
         retry_after: float = RETRY_AFTER,
+        credentials: Credentials | None = None,
     ) -> None:
         self.max_items = max_items
-        self.datasets = DatasetCache(open_datasets)
+        self.credentials = credentials if credentials is not None else Credentials()
+        self.credentials.apply()
+        self._unhide = hide_secrets(self.credentials)
+        self.datasets = DatasetCache(open_datasets, self.credentials)
+        locate = self.credentials.locate
         self.reader = ItemReader(
             self.datasets,
             guard=StallGuard(STALL_FACTOR * item_timeout),
-            failed=FailedFiles(retry_after),
+            failed=FailedFiles(retry_after, forget=lambda href: forget_remote(locate(href))),
         )
         self.scheduler = Scheduler(read_threads, timeout=item_timeout, io_threads=io_threads)
 
@@ -70,6 +80,8 @@ class Engine:
         """Stop the reads and close the open datasets."""
         self.scheduler.close()
         self.datasets.close()
+        self.credentials.close()
+        self._unhide()
 
     def mosaic(
         self,
@@ -95,6 +107,8 @@ class Engine:
             items, quality, bands, grid, options, self.reader, self.scheduler, budget
         )
         stats.timings = {"search": search_ms, **stats.timings}
+        if stats.read == 0:
+            refused_everywhere(items, stats.skipped)
         image.assets = stats.used
         return image, stats
 
@@ -118,4 +132,30 @@ class Engine:
         series = point_series(
             items, quality, bands, grid, options, self.reader, self.scheduler, budget
         )
+        if len(series.skipped) == len(items):
+            refused_everywhere(items, series.skipped)
         return items, series
+
+
+def refused_everywhere(items: Iterable[Item], skipped: dict[str, str]) -> None:
+    """Raise :class:`~tiler.errors.AccessDenied` if every item was refused access.
+
+    Called when no item could be read: if each item skipped was refused (401/403 or no
+    token), the answer is a 502 naming the hosts, not an empty tile.
+
+    Raises:
+        AccessDenied: every skipped item was refused, and there was one at least.
+    """
+    if not skipped or not all("access denied" in reason for reason in skipped.values()):
+        return
+    hosts = sorted(
+        {
+            host_of(band.href)
+            for item in items
+            if item.id in skipped
+            for band in item.bands.values()
+            if is_remote(band.href)
+        }
+    )
+    if hosts:
+        raise AccessDenied(hosts)
