@@ -85,6 +85,16 @@ CASES: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
         ("is not an integer",),
     ),
     "tile_row_with_trailing_newline": (f"{TILE}%0A", {}, ("is not of the form {y}",)),
+    "tile_zoom_with_trailing_newline": (
+        "/collections/demo/tiles/WebMercatorQuad/14%0A/3494/6195.png",
+        {},
+        ("tile z '14\\n' must be a whole number",),
+    ),
+    "tile_column_with_spaces": (
+        "/collections/demo/tiles/WebMercatorQuad/14/%203494%20/6195.png",
+        {},
+        ("tile x ' 3494 ' must be a whole number",),
+    ),
     "tile_row_of_full_width_digits": (
         "/collections/demo/tiles/WebMercatorQuad/14/3494/%EF%BC%96195",
         {},

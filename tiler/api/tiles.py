@@ -37,6 +37,10 @@ _TILE_NAME = re.compile(
 )
 
 
+#: a zoom or column as the path gives it: ASCII digits, nothing around them
+_INDEX = re.compile(r"-?[0-9]{1,10}")
+
+
 def parse_tile_name(name: str) -> tuple[int, int, Format]:
     """Split ``{y}[@{scale}x][.{format}]`` into (y, scale, format)."""
     m = _TILE_NAME.fullmatch(name)
@@ -103,6 +107,10 @@ def tile(
     tilesize: Annotated[int | None, Query(gt=0, description="Tile size in pixels.")] = None,
 ) -> Response:
     """A quality-mosaic tile."""
+    for name in ("z", "x"):  # pydantic's int() takes "14\n" and " 14 "
+        raw = str(request.path_params.get(name, ""))
+        if not _INDEX.fullmatch(raw):
+            raise BadRequest(f"tile {name} {raw[:20]!r} must be a whole number, e.g. 14")
     row, scale, format = parse_tile_name(y)
     size = (tilesize or 256) * scale
     if size > settings.max_tile_size:
