@@ -5,7 +5,8 @@
 run, in every worker), which also sets the process up (:mod:`tiler.process`: logging,
 warnings, malloc and GDAL's defaults for COGs) and loads the catalogues with Python's cyclic
 garbage collector paused, then freezes them.
-In front of the routes: :class:`~tiler.api.head.HeadAsGet` (HEAD answered like GET), gzip, CORS,
+In front of the routes: :class:`~tiler.api.head.HeadAsGet` (HEAD answered like GET),
+:class:`~tiler.api.observe.Observe` (request ids, access log, metrics), gzip, CORS,
 :class:`~tiler.api.body.BodyLimit` (request bodies bounded) and
 :class:`~tiler.api.admission.Admission` (work in flight bounded, identical requests
 shared, deadlines, disconnects).
@@ -34,9 +35,11 @@ from tiler import __version__, errors
 from tiler.api import collections, export, maps, point, tiles
 from tiler.api.admission import Admission, Coalescer
 from tiler.api.body import BodyLimit
-from tiler.api.gate import Gate
 from tiler.api.head import HeadAsGet
+from tiler.api.metrics import Metrics, ObservedGate
+from tiler.api.observe import Observe, RouteGroups
 from tiler.api.redirect import SlashRedirect
+from tiler.api.requests_log import RequestIdFilter
 from tiler.api.responses import ResponseCache
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
@@ -96,16 +99,23 @@ def create_app(
         open_datasets=settings.open_datasets,
         credentials=credentials_from(settings),
     )
-    gate = Gate(
+    gate = ObservedGate(
         limit=settings.max_in_flight or 2 * settings.read_threads,
         timeout=settings.request_timeout,
         queue_wait=settings.max_queue_wait,
         min_queue=0 if settings.max_queue_wait == 0 else None,
     )
+    metrics = None
+    if settings.metrics:
+        kinds = {cid: type(catalog).__name__ for cid, catalog in catalogs.items()}
+        metrics = Metrics(settings.metrics_collection_labels, kinds)
+        gate.watch(metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if metrics is not None:
+            metrics.close()
         engine.close()
         for catalog in catalogs.values():
             catalog.close()
@@ -131,7 +141,8 @@ def create_app(
     routers = [module.router for module in (collections, tiles, maps, point, export)]
     for router in routers:
         app.include_router(router)
-    app.include_router(maps.PublicTMSFactory().router, tags=["Tiling Schemes"])
+    tms_router = maps.PublicTMSFactory().router
+    app.include_router(tms_router, tags=["Tiling Schemes"])
 
     app.mount("/static/viewer", StaticFiles(directory=VIEWER, check_dir=False), name="viewer")
 
@@ -146,18 +157,36 @@ def create_app(
             "<a href='collections'>/collections</a>.</p>"
         )
 
-    @app.get("/healthz", summary="Health check", tags=["health"])
+    @app.get("/healthz", summary="Liveness: the process answers", tags=["health"])
     def healthz() -> JSONResponse:
-        states = {cid: catalog.health() for cid, catalog in catalogs.items()}
-        ok = all(s["status"] == "ok" for s in states.values())
+        """200 while the process serves (a liveness probe); catalogues are not checked."""
         body = {
-            "status": "ok" if ok else "degraded",
+            "status": "ok",
             "version": __version__,
             "collections": len(catalogs),
-            "catalogs": states,
             "load": gate.status(),
         }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.get("/readyz", summary="Readiness: the catalogues are reachable", tags=["health"])
+    def readyz() -> JSONResponse:
+        """200 when every catalogue answers, else 503 (a readiness probe)."""
+        states = {cid: catalog.health() for cid, catalog in catalogs.items()}
+        ok = all(s["status"] == "ok" for s in states.values())
+        if metrics is not None:
+            metrics.readiness(states)
+        body = {"status": "ok" if ok else "unavailable", "catalogs": states}
+        headers = {"Cache-Control": "no-store"}
+        return JSONResponse(body, status_code=200 if ok else 503, headers=headers)
+
+    if metrics is not None:
+
+        @app.get("/metrics", summary="Prometheus metrics", tags=["health"])
+        def prometheus() -> Response:
+            """Prometheus text format; all worker processes together."""
+            assert metrics is not None
+            content, media_type = metrics.render()
+            return Response(content, headers={"Content-Type": media_type})
 
     app.add_middleware(
         Admission,
@@ -175,7 +204,14 @@ def create_app(
         expose_headers=["*"],
     )
     app.add_middleware(GZipMiddleware, minimum_size=1000)
-    app.add_middleware(HeadAsGet)  # outermost: HEAD gets GET's exact headers (gzip too)
+    app.state.route_groups = RouteGroups(
+        [r for router in [*routers, tms_router] for r in router.routes] + app.routes,
+        list(catalogs),
+    )
+    app.add_middleware(  # every answer gets its request id, is logged and counted
+        Observe, routes=app.state.route_groups, metrics=metrics
+    )
+    app.add_middleware(HeadAsGet)  # outermost: HEAD gets GET's exact headers (gzip, id too)
     return app
 
 
@@ -186,7 +222,7 @@ def serve_app(settings: Settings | None = None) -> FastAPI:
         settings: settings (default: from the environment, as uvicorn workers read them).
     """
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, [RequestIdFilter()])
     configure_warnings()
     configure_malloc()
     configure_gdal()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 from pathlib import Path
 from socket import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import uvicorn
@@ -14,6 +14,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from tiler import __version__
+
+if TYPE_CHECKING:
+    from tiler.settings import Settings
 
 #: what a request that the HTTP parser cannot read gets (uvicorn's own is plain text)
 UNREADABLE = (
@@ -73,10 +76,10 @@ class DrainingMultiprocess(Multiprocess):
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def cli(verbose: bool) -> None:
     """qualitymosaic: exact per-pixel quality mosaics as map tiles."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from tiler.process import configure_logging
+
+    fmt = "json" if os.environ.get("TILER_LOG_FORMAT", "").lower() == "json" else "text"
+    configure_logging("DEBUG" if verbose else "INFO", fmt)
 
 
 @cli.command()
@@ -141,9 +144,16 @@ def serve(
 
     from tiler.catalog.pgstac import is_dsn
     from tiler.catalog.stacapi import is_stac_api
+    from tiler.process import (
+        MULTIPROC_ENV,
+        configure_logging,
+        prepare_metrics_dir,
+        remove_metrics_dir,
+    )
     from tiler.settings import Settings
 
     settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
     resolved: list[str | Path] = []
     for source in sources:
         if is_dsn(source) or is_stac_api(source):
@@ -167,7 +177,21 @@ def serve(
         "port": port,
         "http": JSONErrorsProtocol,
         "forwarded_allow_ips": forwarded_allow_ips,
+        "access_log": False,  # the app's access log (tiler.access) has no query strings
+        "log_config": None,  # uvicorn's loggers go to the root logger's format
     }
+    # the workers' metrics add up in files (prometheus-client's multiprocess mode)
+    metrics_dir = None
+    if settings.metrics and (workers > 1 or os.environ.get(MULTIPROC_ENV)):
+        metrics_dir = prepare_metrics_dir()
+    try:
+        _run(settings, workers, options)
+    finally:
+        remove_metrics_dir(metrics_dir)
+
+
+def _run(settings: Settings, workers: int, options: dict[str, Any]) -> None:
+    """Run uvicorn: ``workers`` processes, or the app in this process."""
     if workers > 1:
         # workers import the app factory and read the settings from the environment
         chosen = list(settings.collections)

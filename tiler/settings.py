@@ -222,3 +222,19 @@ class Settings(BaseSettings):
         description="Level of the application's log in each worker process (when the "
         "process has no logging configured yet, e.g. uvicorn workers).",
     )
+    log_format: str = Field(
+        default="text",
+        pattern=r"^(text|json)$",
+        description="Log lines as text, or json: one JSON object per line (time, level, "
+        "logger, message, request_id and the access log's fields).",
+    )
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at /metrics and count requests for them "
+        "(false: no /metrics, nothing counted).",
+    )
+    metrics_collection_labels: bool = Field(
+        default=False,
+        description="Label request metrics with the collection id (one series per served "
+        "collection and route group); off: no collection label.",
+    )

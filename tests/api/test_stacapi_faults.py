@@ -223,7 +223,8 @@ def test_an_unknown_collection_url_is_unavailable_not_a_crash(fake):
         listed = c.get("/collections").json()["collections"]
         assert listed[0]["id"] == "nope" and listed[0]["available"] is False
         assert c.get("/collections/nope").status_code == 503
-        assert c.get("/healthz").status_code == 503
+        assert c.get("/readyz").status_code == 503
+        assert c.get("/healthz").status_code == 200  # live: the process answers
 
 
 def test_an_api_down_at_start_does_not_stop_the_server_and_recovers(fake):
@@ -233,10 +234,11 @@ def test_an_api_down_at_start_does_not_stop_the_server_and_recovers(fake):
     settings = Settings(collections=[url], stac_api_timeout=1, search_cache_ttl=0)
     with TestClient(create_app(settings)) as c:
         assert c.get("/collections").json()["collections"][0]["available"] is False
-        assert c.get("/healthz").status_code == 503
+        assert c.get("/readyz").status_code == 503
+        assert c.get("/healthz").status_code == 200
         server = _serve(api, port)
         try:
-            assert c.get("/healthz").status_code == 200
+            assert c.get("/readyz").status_code == 200
             assert c.get("/collections/test").status_code == 200
             assert c.get(_tile_path(c)).status_code == 200
         finally:
