@@ -15,7 +15,7 @@ from rio_tiler.models import ImageData
 from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
 from tiler.catalog.models import Item
-from tiler.engine.budget import Budget
+from tiler.engine.budget import Budget, current_budget
 from tiler.engine.credentials import Credentials, hide_secrets, host_of
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
@@ -100,12 +100,15 @@ class Engine:
             DeadlineExceeded, RequestCancelled: ``budget`` (default: the current
                 request's) ran out or was cancelled.
         """
+        budget = budget or current_budget()
         t = time.perf_counter()
         items = catalog.search(search, grid.footprint(), limit=self.max_items)
         search_ms = (time.perf_counter() - t) * 1000
+        budget.check()  # a client gone during the search: no read is started
         image, stats = quality_mosaic(
             items, quality, bands, grid, options, self.reader, self.scheduler, budget
         )
+        budget.check()  # nor rendered and encoded once the reads are done
         stats.timings = {"search": search_ms, **stats.timings}
         if stats.read == 0:
             refused_everywhere(items, stats.skipped)
