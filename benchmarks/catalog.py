@@ -356,7 +356,7 @@ def time_search(
     catalog: Any, search: Any, geoms: list[Any], parts: Parts | None = None
 ) -> dict[str, Any]:
     """``catalog.search(search, g, limit=LIMIT)`` over ``geoms``: times (ms), counts, parts."""
-    from tiler.catalog.base import TooManyItems
+    from tiler.errors import TooManyItems
 
     times, counts, over, rows = [], [], 0, []
     split = {"where": [], "sql": [], "hydrate": [], "rest": []}
@@ -447,8 +447,8 @@ def _worker(dsn: str, n_items: int, cache: bool, queue: Any) -> None:
     from starlette.testclient import TestClient
 
     import tiler.app
-    from tiler.catalog.base import TooManyItems
     from tiler.catalog.filters import make_search
+    from tiler.errors import TooManyItems
     from tiler.settings import Settings
 
     imported = time.perf_counter() - t0

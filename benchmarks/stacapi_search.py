@@ -28,10 +28,10 @@ from pgstac_cluster import PgstacCluster  # noqa: E402
 from search_100k import area_bounds, make_items, random_tiles, write_files  # noqa: E402
 from stacapi_server import stac_api  # noqa: E402
 
-from tiler.catalog.base import TooManyItems  # noqa: E402
 from tiler.catalog.filters import make_search  # noqa: E402
 from tiler.catalog.pgstac import open_pgstac  # noqa: E402
 from tiler.catalog.stacapi import StacApiCatalog  # noqa: E402
+from tiler.errors import TooManyItems  # noqa: E402
 from tiler.tools.load import load  # noqa: E402
 
 CASES = {

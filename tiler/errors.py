@@ -86,6 +86,22 @@ class TooLarge(TilerError):
     """The request asks for too much work (pixels, items)."""
 
 
+class TooManyItems(TooLarge):
+    """More items match a request than a mosaic may read; never answered partially."""
+
+    def __init__(self, matched: int | None, limit: int, zoom: int | None = None) -> None:
+        count = (
+            f"{matched} items match this request, more than the limit of {limit}"
+            if matched is not None
+            else f"More than {limit} items (the limit) match this request"
+        )
+        where = f"zoom in to {zoom} or narrow the dates" if zoom is not None else "zoom in"
+        super().__init__(f"{count}: {where} (narrow it with datetime, bbox, ids or filter)")
+        self.matched = matched
+        self.limit = limit
+        self.zoom = zoom
+
+
 class CollectionLoadError(TilerError):
     """A collection file cannot be read or is not STAC."""
 
@@ -186,6 +202,16 @@ async def _cancelled(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"stopped: {exc}"}, status_code=499)
 
 
+async def _too_many_items(request: Request, exc: Exception) -> JSONResponse:
+    """400 with the zoom where the map works as data (``minzoom``), not only in the text."""
+    body: dict[str, Any] = {"detail": str(exc)}
+    if isinstance(exc, TooManyItems):
+        body.update(matched=exc.matched, limit=exc.limit)
+        if exc.zoom is not None:
+            body["minzoom"] = exc.zoom
+    return JSONResponse(body, status_code=status.HTTP_400_BAD_REQUEST)
+
+
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
     """Any other exception: the same 500 (Starlette raises it again after, the server logs it)."""
     return _internal_error(exc)
@@ -284,6 +310,7 @@ def install(app: FastAPI) -> None:
             app.add_exception_handler(exc_class, _internal_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
     app.add_exception_handler(DeadlineExceeded, _deadline_exceeded)
+    app.add_exception_handler(TooManyItems, _too_many_items)
     app.add_exception_handler(RequestCancelled, _cancelled)
     app.add_exception_handler(RequestValidationError, _validation_handler)  # type: ignore[arg-type]
     app.openapi = _documented_openapi(app)  # type: ignore[method-assign]

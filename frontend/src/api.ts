@@ -51,10 +51,18 @@ export class ApiError extends Error {
   constructor(
     message: string,
     readonly status: number,
+    /** The lowest zoom where the request works, when the server refused "too many items". */
+    readonly minzoom: number | null = null,
   ) {
     super(message);
     this.name = "ApiError";
   }
+}
+
+/** The `minzoom` of a "too many items" answer's JSON body (null in any other body). */
+export function minzoomOf(body: unknown): number | null {
+  const value = (body as { minzoom?: unknown } | null)?.minzoom;
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : null;
 }
 
 interface ValidationIssue {
@@ -86,7 +94,8 @@ export async function responseError(response: Response): Promise<ApiError> {
   } catch {
     body = null;
   }
-  return new ApiError(errorMessage(body, response.status, response.statusText), response.status);
+  const message = errorMessage(body, response.status, response.statusText);
+  return new ApiError(message, response.status, minzoomOf(body));
 }
 
 async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
@@ -124,11 +133,9 @@ export function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The zoom a "too many items" answer asks for: the server refuses a tile over more items than
- * its limit, saying "... zoom in to N or narrow the dates ...". Null for any other message. */
-export function tooManyItemsZoom(message: string): number | null {
-  const match = /\bzoom in to (\d+)\b/.exec(message);
-  return match ? Number(match[1]) : null;
+/** The zoom a "too many items" answer asks for (its body's `minzoom`); null for any other error. */
+export function tooManyItemsZoom(error: unknown): number | null {
+  return error instanceof ApiError ? error.minzoom : null;
 }
 
 /** Whether a request failed because it was aborted (superseded by a newer one). */
@@ -144,14 +151,15 @@ export interface TileFailure {
   body?: Blob;
 }
 
-/** A failed tile's message: the server's `detail` when it answered with an HTTP error. */
-export async function tileErrorMessage(error: TileFailure): Promise<string> {
-  if (!error.status || !(error.body instanceof Blob)) return error.message;
+/** A failed tile as an ApiError: the server's `detail` (and `minzoom`) when it answered with an
+ * HTTP error, else MapLibre's message. */
+export async function tileError(error: TileFailure): Promise<ApiError> {
+  if (!error.status || !(error.body instanceof Blob)) return new ApiError(error.message, error.status ?? 0);
   let body: unknown = null;
   try {
     body = JSON.parse(await error.body.text());
   } catch {
     body = null;
   }
-  return errorMessage(body, error.status);
+  return new ApiError(errorMessage(body, error.status), error.status, minzoomOf(body));
 }

@@ -1,7 +1,7 @@
 // The viewer's logic: turns user intents and map events into store changes, requests and map
 // updates. It touches neither the DOM nor MapLibre: the server API, the map and the URL hash are
 // injected through the ports (ports.ts; see main.ts), so tests drive it with fakes.
-import { describeError, isAbort, tileErrorMessage, tooManyItemsZoom } from "./api";
+import { describeError, isAbort, tileError, tooManyItemsZoom } from "./api";
 import { chartBand, currentItem, currentParams } from "./model";
 import { filtersChanged, filtersOf, layerQuality, type TileParams } from "./params";
 import type { ControllerDeps, UrlKind, ViewerController } from "./ports";
@@ -105,7 +105,7 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
     if (seq !== applySeq) return; // superseded: the newer call owns the indicator and the map
     if (failure) {
       const message = describeError(failure);
-      const zoom = tooManyItemsZoom(message);
+      const zoom = tooManyItemsZoom(failure);
       setZoomHint(zoom);
       store.set({ checking: false, error: zoom === null ? message : null });
       return;
@@ -371,10 +371,10 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
 
     async mapError(error, source) {
       if (error.name === "AbortError") return;
-      const message = await tileErrorMessage(error);
-      const zoom = tooManyItemsZoom(message);
+      const failure = await tileError(error);
+      const zoom = tooManyItemsZoom(failure);
       if (zoom === null) {
-        showError(`${source} error: ${message}`);
+        showError(`${source} error: ${failure.message}`);
         return;
       }
       // A tile over too many items: the hint, unless the map has since zoomed in that far.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorMessage, responseError, tooManyItemsZoom } from "../src/api";
+import { errorMessage, minzoomOf, responseError, tooManyItemsZoom } from "../src/api";
 
 describe("error messages", () => {
   it("uses the server's detail string", () => {
@@ -26,17 +26,20 @@ describe("error messages", () => {
 });
 
 describe("too many items", () => {
-  it("reads the zoom the server asks for", () => {
-    const suffix = "or narrow the dates (narrow it with datetime, bbox, ids or filter)";
-    expect(tooManyItemsZoom(`More than 500 items (the limit) match this request: zoom in to 9 ${suffix}`)).toBe(9);
-    expect(tooManyItemsZoom(`1234 items match this request, more than the limit of 500: zoom in to 12 ${suffix}`)).toBe(
-      12,
-    );
+  it("reads the zoom from the body's minzoom, not from the message", async () => {
+    const body = { detail: "More than 500 items (the limit) match this request: zoom in", minzoom: 9 };
+    const error = await responseError(new Response(JSON.stringify(body), { status: 400 }));
+    expect(error.minzoom).toBe(9);
+    expect(tooManyItemsZoom(error)).toBe(9);
+    expect(minzoomOf({ detail: "x", minzoom: 12 })).toBe(12);
   });
 
-  it("is null for other messages", () => {
-    expect(tooManyItemsZoom("More than 500 items (the limit) match this request: zoom in (narrow it)")).toBeNull();
-    expect(tooManyItemsZoom("unknown band 'B99'")).toBeNull();
-    expect(tooManyItemsZoom("HTTP 400")).toBeNull();
+  it("is null for other errors", async () => {
+    const error = await responseError(new Response(JSON.stringify({ detail: "zoom in to 9" }), { status: 400 }));
+    expect(tooManyItemsZoom(error)).toBeNull();
+    expect(tooManyItemsZoom(new Error("zoom in to 9"))).toBeNull();
+    expect(minzoomOf({ minzoom: "9" })).toBeNull();
+    expect(minzoomOf({ minzoom: -1 })).toBeNull();
+    expect(minzoomOf(null)).toBeNull();
   });
 });

@@ -543,7 +543,7 @@ describe("too many items", () => {
     const tooMany = (zoom: number) => ({
       message: "Bad Request",
       status: 400,
-      body: new Blob([JSON.stringify({ detail: tooManyItems(zoom) })]),
+      body: new Blob([JSON.stringify(tooManyItems(zoom))]),
     });
     moveMap(viewer, { lon: -103.19, lat: 40.14, zoom: 6 });
     await settle();

@@ -35,12 +35,12 @@ export const pointResult: PointResult = {
   items: [],
 };
 
-/** What the server answers for a tile over more items than its limit (as tiler/catalog/base.py). */
-export function tooManyItems(zoom: number): string {
-  return (
+/** The JSON body the server answers for a tile over more items than its limit (tiler/errors.py). */
+export function tooManyItems(zoom: number): { detail: string; minzoom: number } {
+  const detail =
     `More than 500 items (the limit) match this request: zoom in to ${zoom} or narrow the dates ` +
-    "(narrow it with datetime, bbox, ids or filter)"
-  );
+    "(narrow it with datetime, bbox, ids or filter)";
+  return { detail, minzoom: zoom };
 }
 
 /** What the fake server answers for a bad quality expression (any containing '*'). */
@@ -83,7 +83,7 @@ export function fakeApi() {
     checkTile: vi.fn<ViewerApi["checkTile"]>(async (url) => {
       if (new URL(url).searchParams.get("quality")?.includes("*")) throw new ApiError(BAD_EXPRESSION, 400);
       const z = Number(/\/(\d+)\/\d+\/\d+\.png/.exec(url)?.[1]);
-      if (z < server.minZoom) throw new ApiError(tooManyItems(server.minZoom), 400);
+      if (z < server.minZoom) throw new ApiError(tooManyItems(server.minZoom).detail, 400, server.minZoom);
     }),
   };
   return server;

@@ -383,3 +383,17 @@ def test_titiler_rendering_parameters(client, busy_tile, params):
     assert r.status_code == 200, r.text
     img = _decode(r.content)
     assert img.shape[0] == 4 and img[3].any()
+
+
+def test_a_tile_over_too_many_items_says_where_the_map_works_as_data(synthetic, busy_tile):
+    """The 400 carries ``minzoom`` (and the count and limit) in its JSON body: the viewer
+    reads the zoom from there, never from the message's words."""
+    app = create_app(Settings(collections=[synthetic["path"]], max_items_per_tile=1))
+    with TestClient(app) as c:
+        r = c.get(
+            f"/collections/test/tiles/WebMercatorQuad/{busy_tile.z}/{busy_tile.x}/{busy_tile.y}.png"
+        )
+        body = r.json()
+        assert r.status_code == 400 and body["limit"] == 1 and body["matched"] > 1
+        assert body["minzoom"] > busy_tile.z
+        assert f"zoom in to {body['minzoom']}" in body["detail"]

@@ -13,12 +13,13 @@ import pytest
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from tiler.catalog.base import ItemPage, TooManyItems
+from tiler.catalog.base import ItemPage
 from tiler.catalog.collection_doc import collection_info, described
 from tiler.catalog.filters import Search, make_search
 from tiler.catalog.memory import MemoryCatalog
 from tiler.catalog.models import Item
 from tiler.catalog.remote import RemoteCatalog
+from tiler.errors import TooManyItems
 
 
 def _doc(n: int) -> dict[str, Any]:

@@ -19,11 +19,10 @@ from tiler.api.deps import (
     mosaic_params,
 )
 from tiler.api.responses import Rendered, ResponseCache, respond, stats_headers
-from tiler.catalog.base import TooManyItems
 from tiler.catalog.coverage import MinZoom
 from tiler.engine.grids import TileGrid
 from tiler.engine.service import Engine
-from tiler.errors import BadRequest, TileNotFound
+from tiler.errors import BadRequest, TileNotFound, TooManyItems
 from tiler.render import Format, check_encodable, encode
 from tiler.settings import Settings
 

@@ -18,22 +18,6 @@ from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.filters import Search
 from tiler.catalog.models import CollectionInfo, Item
-from tiler.errors import TooLarge
-
-
-class TooManyItems(TooLarge):
-    """More items match a request than a mosaic may read; never answered partially."""
-
-    def __init__(self, matched: int | None, limit: int, zoom: int | None = None) -> None:
-        count = (
-            f"{matched} items match this request, more than the limit of {limit}"
-            if matched is not None
-            else f"More than {limit} items (the limit) match this request"
-        )
-        where = f"zoom in to {zoom} or narrow the dates" if zoom is not None else "zoom in"
-        super().__init__(f"{count}: {where} (narrow it with datetime, bbox, ids or filter)")
-        self.matched = matched
-        self.limit = limit
 
 
 @dataclass(frozen=True)

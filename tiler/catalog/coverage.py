@@ -14,8 +14,9 @@ from cachetools import TTLCache
 from morecantile import TileMatrixSet
 from shapely.geometry import box
 
-from tiler.catalog.base import Catalog, TooManyItems
+from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
+from tiler.errors import TooManyItems
 
 
 class MinZoom:

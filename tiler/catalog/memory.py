@@ -17,10 +17,11 @@ import shapely
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
-from tiler.catalog.base import Catalog, ItemPage, TooManyItems
+from tiler.catalog.base import Catalog, ItemPage
 from tiler.catalog.filters import Search, compile_filter, matches, referenced
 from tiler.catalog.models import CollectionInfo, Item, band_aliases, summarise
 from tiler.catalog.ordering import dense, ranks_of
+from tiler.errors import TooManyItems
 
 MAX_CACHED_FILTERS = 64
 """Filters whose per-item results a catalogue keeps (least recently used dropped)."""

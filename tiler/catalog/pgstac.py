@@ -28,12 +28,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.assets import asset_bands
-from tiler.catalog.base import Catalog, ItemPage, TooManyItems
+from tiler.catalog.base import Catalog, ItemPage
 from tiler.catalog.filters import Search
 from tiler.catalog.models import Item, loads
 from tiler.catalog.remote import RemoteCatalog
 from tiler.catalog.stac_params import sortby_keys, stac_search_body
-from tiler.errors import CatalogUnavailable, CollectionLoadError, InvalidFilter
+from tiler.errors import CatalogUnavailable, CollectionLoadError, InvalidFilter, TooManyItems
 
 logger = logging.getLogger(__name__)
 

@@ -23,13 +23,14 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-from tiler.catalog.base import Catalog, TooManyItems
+from tiler.catalog.base import Catalog
 from tiler.catalog.cache import SearchCache
 from tiler.catalog.collection_doc import collection_info, declared_bands
 from tiler.catalog.filters import Search
 from tiler.catalog.items import build_items, parse_item
 from tiler.catalog.memory import exact_selection
 from tiler.catalog.models import CollectionInfo, Item
+from tiler.errors import TooManyItems
 
 logger = logging.getLogger(__name__)
 

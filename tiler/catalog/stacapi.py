@@ -27,7 +27,7 @@ from pystac_client.exceptions import APIError
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.assets import asset_bands
-from tiler.catalog.base import ItemPage, TooManyItems
+from tiler.catalog.base import ItemPage
 from tiler.catalog.filters import Search, referenced
 from tiler.catalog.models import Item
 from tiler.catalog.remote import RemoteCatalog
@@ -36,6 +36,7 @@ from tiler.errors import (
     CatalogUnavailable,
     CollectionLoadError,
     InvalidFilter,
+    TooManyItems,
     UpstreamError,
     UpstreamTimeout,
 )
