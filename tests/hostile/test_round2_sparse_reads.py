@@ -21,7 +21,7 @@ from rio_tiler.constants import WGS84_CRS
 from rio_tiler.io import Reader
 
 from tiler.app import create_app
-from tiler.engine import grids
+from tiler.engine import sparse
 from tiler.engine.grids import PartGrid, TileGrid
 from tiler.settings import Settings
 
@@ -61,13 +61,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def gathers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """One entry per read answered by gathering (the sparse path)."""
     calls: list[int] = []
-    real = grids._gather
+    real = sparse._gather
 
     def spy(*args: Any, **kwargs: Any) -> numpy.ma.MaskedArray:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(grids, "_gather", spy)
+    monkeypatch.setattr(sparse, "_gather", spy)
     yield calls
 
 
@@ -161,22 +161,22 @@ def test_a_z0_tile_of_1024_px_warps_once_per_raster_layout(
     """The demo's files share one layout: the world-sized warp is done once for the tile,
     not once per item and band (26 for an NDVI quality over 13 items)."""
     made: list[int] = []
-    real = grids._IndexRaster.__init__
+    real = sparse._IndexRaster.__init__
 
     def spy(self: Any, *args: Any) -> None:
         made.append(1)
         real(self, *args)
 
-    monkeypatch.setattr(grids._IndexRaster, "__init__", spy)
+    monkeypatch.setattr(sparse._IndexRaster, "__init__", spy)
     warps: list[str] = []
-    cached = grids._cached
+    cached = sparse._cached
 
     def counting(cache: Any, key: Any, make: Any) -> Any:
-        if cache is grids._reads and key not in cache:
+        if cache is sparse._reads and key not in cache:
             warps.append(key[0])
         return cached(cache, key, make)
 
-    monkeypatch.setattr(grids, "_cached", counting)
+    monkeypatch.setattr(sparse, "_cached", counting)
     settings = Settings(collections=[demo_path], read_threads=2)
     with TestClient(create_app(settings)) as client:
         url = "/collections/demo/tiles/WebMercatorQuad/0/0/0.png"
@@ -196,8 +196,8 @@ def test_low_zoom_tiles_are_the_same_bytes_as_without_sparse_reads(
     params = {"quality": "(B8-B4)/(B8+B4)", "bands": "B4,B8,quality,_index"}
     tiles = [TMS.tile(-103.19, 40.14, z) for z in range(0, 6)]
     answers: dict[float, list[bytes]] = {}
-    for share in (grids.SPARSE_SHARE, 0.0):  # 0.0: every read is rio-tiler's own
-        monkeypatch.setattr(grids, "SPARSE_SHARE", share)
+    for share in (sparse.SPARSE_SHARE, 0.0):  # 0.0: every read is rio-tiler's own
+        monkeypatch.setattr(sparse, "SPARSE_SHARE", share)
         with TestClient(create_app(settings)) as client:
             answers[share] = []
             for t in tiles:
@@ -206,4 +206,4 @@ def test_low_zoom_tiles_are_the_same_bytes_as_without_sparse_reads(
                 )
                 assert r.status_code == 200, r.text[:300]
                 answers[share].append(r.content)
-    assert answers[grids.SPARSE_SHARE] == answers[0.0]
+    assert answers[sparse.SPARSE_SHARE] == answers[0.0]
