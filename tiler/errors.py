@@ -19,6 +19,15 @@ from titiler.core.errors import DEFAULT_STATUS_CODES, add_exception_handlers
 logger = logging.getLogger(__name__)
 
 
+def quoted(text: object, limit: int = 120) -> str:
+    """The user's text for a message, never echoed whole.
+
+    ``repr``-quoted (control characters escaped), cut to ``limit`` characters.
+    """
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 class TilerError(Exception):
     """Base class of every error this package raises on purpose."""
 

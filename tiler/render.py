@@ -24,7 +24,7 @@ from rio_tiler.types import ColorMapType
 from titiler.core.resources.enums import ImageType
 from titiler.core.utils import render_image
 
-from tiler.errors import InvalidVisualisation, TooLarge
+from tiler.errors import InvalidVisualisation, TooLarge, quoted
 
 #: zlib level of PNG tiles: speed over size (tiles are cached and usually compressed again)
 PNG_ZLEVEL = 1
@@ -194,7 +194,7 @@ def check_color_formula(text: str, nbands: int) -> None:
                 sample = operation(sample)
     except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as exc:
         raise InvalidVisualisation(
-            f"color_formula {text[:80]!r} cannot be applied to {nbands} band(s): {exc}; "
+            f"color_formula {quoted(text, 80)} cannot be applied to {nbands} band(s): {exc}; "
             f"expected {COLOR_FORMULA_FORMS}"
         ) from None
 
@@ -214,7 +214,8 @@ def parse_palette(values: Sequence[str]) -> tuple[str, ...]:
         c = raw.strip().lstrip("#")
         if len(c) not in (3, 4, 6, 8) or any(ch not in "0123456789abcdefABCDEF" for ch in c):
             raise InvalidVisualisation(
-                f"palette colour {raw[:40]!r} is not hex: use e.g. palette=440154,21918c,fde725"
+                f"palette colour {quoted(raw, 40)} is not hex: use e.g. "
+                "palette=440154,21918c,fde725"
             )
         out.append(c)
     if len(out) < 1:

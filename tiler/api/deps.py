@@ -31,7 +31,13 @@ from tiler.engine.expression import Expression, parse
 from tiler.engine.io import ReadOptions
 from tiler.engine.outputs import DERIVED
 from tiler.engine.service import Engine
-from tiler.errors import CollectionNotFound, InvalidBands, InvalidVisualisation, TileNotFound
+from tiler.errors import (
+    CollectionNotFound,
+    InvalidBands,
+    InvalidVisualisation,
+    TileNotFound,
+    quoted,
+)
 from tiler.render import MAX_PALETTE_COLOURS, Visualisation, parse_palette
 from tiler.settings import Settings
 
@@ -129,7 +135,7 @@ def get_catalog(
     catalogs: dict[str, Catalog] = request.app.state.catalogs
     if collection_id not in catalogs:
         raise CollectionNotFound(
-            f"unknown collection {collection_id[:120]!r}; served collections: "
+            f"unknown collection {quoted(collection_id)}; served collections: "
             f"{', '.join(sorted(catalogs)) or '(none)'}"
         )
     return catalogs[collection_id]
@@ -144,7 +150,7 @@ def get_tms(
     """The TileMatrixSet named in the path (404 listing the known ones otherwise)."""
     if tileMatrixSetId not in TMS_IDS:
         raise TileNotFound(
-            f"unknown tileMatrixSetId {tileMatrixSetId[:120]!r}; supported: {', '.join(TMS_IDS)}"
+            f"unknown tileMatrixSetId {quoted(tileMatrixSetId)}; supported: {', '.join(TMS_IDS)}"
         )
     return default_tms.get(tileMatrixSetId)
 
@@ -302,7 +308,7 @@ def resolve_layer(
     if layer.preset is not None:
         if layer.preset not in info.renders:
             raise InvalidVisualisation(
-                f"unknown preset {layer.preset[:120]!r}; presets of {info.id}: "
+                f"unknown preset {quoted(layer.preset)}; presets of {info.id}: "
                 f"{', '.join(info.renders) or '(none)'}"
             )
         base = info.renders[layer.preset]

@@ -24,7 +24,7 @@ from tiler.api.responses import Rendered, respond, stats_headers
 from tiler.catalog.filters import parse_bbox
 from tiler.engine.grids import PartGrid
 from tiler.engine.service import Engine
-from tiler.errors import BadRequest, InvalidGeometry, TooLarge
+from tiler.errors import BadRequest, InvalidGeometry, TooLarge, quoted
 from tiler.render import Format, check_encodable, encode
 from tiler.settings import Settings
 
@@ -37,7 +37,7 @@ _SIZE = re.compile(r"(?P<w>[0-9]{1,9})[xX](?P<h>[0-9]{1,9})")
 def _size(value: str, limit: int) -> tuple[int, int]:
     m = _SIZE.fullmatch(value)
     if m is None:
-        raise BadRequest(f"size {value[:40]!r}: expected {{width}}x{{height}}, e.g. 512x512")
+        raise BadRequest(f"size {quoted(value, 40)}: expected {{width}}x{{height}}, e.g. 512x512")
     width, height = int(m["w"]), int(m["h"])
     if width < 1 or height < 1:
         raise BadRequest(f"size {value!r}: width and height must be >= 1")
@@ -163,7 +163,7 @@ def bbox_export(
     bbox = parse_bbox(extent, lonlat=False)
     if bbox is None:
         raise BadRequest("bbox is empty: expected minx,miny,maxx,maxy")
-    grid = _checked_grid(bbox, size, coord_crs, dst_crs, f"bbox {extent[:200]!r}")
+    grid = _checked_grid(bbox, size, coord_crs, dst_crs, f"bbox {quoted(extent, 200)}")
     return _render(request, engine, settings, mosaic, grid, format)
 
 

@@ -26,7 +26,7 @@ from tiler.catalog.filters import parse_floats
 from tiler.engine.grids import PointGrid
 from tiler.engine.outputs import winner_values
 from tiler.engine.service import Engine
-from tiler.errors import BadRequest, InvalidCRS, redact
+from tiler.errors import BadRequest, InvalidCRS, quoted, redact
 
 router = APIRouter(tags=["Inspection"])
 
@@ -35,7 +35,7 @@ def _coords(value: str) -> tuple[float, float]:
     expected = "lon,lat, e.g. -103.19,40.14"
     nums = parse_floats("point", value[:200], expected=expected)
     if len(nums) != 2:
-        raise BadRequest(f"point={value[:200]!r}: expected {expected}")
+        raise BadRequest(f"point={quoted(value, 200)}: expected {expected}")
     return nums[0], nums[1]
 
 
@@ -74,7 +74,7 @@ def point(
     """The winner (id, index, datetime), its values, and the series in collection order."""
     lon, lat = _coords(coordinates)
     crs = coord_crs or WGS84_CRS
-    _located(lon, lat, crs, f"point {coordinates[:200]!r}")
+    _located(lon, lat, crs, f"point {quoted(coordinates, 200)}")
     info = catalog.info()
     chosen = resolve_layer(info, layer)
     bands = list(dict.fromkeys([*chosen.bands, *info.bands]))

@@ -22,7 +22,7 @@ from tiler.api.responses import Rendered, ResponseCache, respond, stats_headers
 from tiler.catalog.coverage import MinZoom
 from tiler.engine.grids import TileGrid
 from tiler.engine.service import Engine
-from tiler.errors import BadRequest, TileNotFound, TooManyItems
+from tiler.errors import BadRequest, TileNotFound, TooManyItems, quoted
 from tiler.render import Format, check_encodable, encode
 from tiler.settings import Settings
 
@@ -109,7 +109,7 @@ def tile(
     for name in ("z", "x"):  # pydantic's int() takes "14\n" and " 14 "
         raw = str(request.path_params.get(name, ""))
         if not _INDEX.fullmatch(raw):
-            raise BadRequest(f"tile {name} {raw[:20]!r} must be a whole number, e.g. 14")
+            raise BadRequest(f"tile {name} {quoted(raw, 20)} must be a whole number, e.g. 14")
     row, scale, format = parse_tile_name(y)
     size = (tilesize or 256) * scale
     if size > settings.max_tile_size:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tiler.errors import InvalidFilter
+from tiler.errors import InvalidFilter, quoted
 
 #: what a value of each kind looks like in a message
 _NAMES = {
@@ -162,7 +162,7 @@ class _Walk:
             self.instant(text)
         except ValueError:
             raise InvalidFilter(
-                f"{text[:40]!r} is not an RFC 3339 timestamp or date, e.g. "
+                f"{quoted(text, 40)} is not an RFC 3339 timestamp or date, e.g. "
                 "TIMESTAMP('2020-07-01T00:00:00Z') or DATE('2020-07-01')"
             ) from None
 
@@ -173,7 +173,7 @@ class _Walk:
         name = _CANONICAL.get(op.lower())
         if name is None:
             raise InvalidFilter(
-                f"unknown function or operator {op[:40]!r}; allowed: {', '.join(KNOWN)}"
+                f"unknown function or operator {quoted(op, 40)}; allowed: {', '.join(KNOWN)}"
             )
         shown = name.upper()
 

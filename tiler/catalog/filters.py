@@ -22,7 +22,7 @@ from shapely.geometry import MultiPolygon, box
 from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.cql2_tree import check_tree
-from tiler.errors import BadRequest, InvalidFilter
+from tiler.errors import BadRequest, InvalidFilter, quoted
 
 logger = logging.getLogger(__name__)
 
@@ -99,12 +99,6 @@ def bbox_area(bbox: tuple[float, float, float, float]) -> BaseGeometry:
 # numbers
 
 
-def _quoted(text: object, limit: int = 120) -> str:
-    """The user's text for a message, shortened (never echoed whole)."""
-    text = str(text)
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
 def parse_floats(
     name: str,
     value: str,
@@ -125,9 +119,9 @@ def parse_floats(
     try:
         out = tuple(float(v) for v in value.split(","))
     except ValueError:
-        raise error(f"{name}={_quoted(value)}: expected {expected}") from None
+        raise error(f"{name}={quoted(value)}: expected {expected}") from None
     if not all(math.isfinite(v) for v in out):
-        raise error(f"{name}={_quoted(value)}: numbers must be finite")
+        raise error(f"{name}={quoted(value)}: numbers must be finite")
     return out
 
 
@@ -149,7 +143,7 @@ def parse_bbox(
     if value is None or (isinstance(value, str) and value == ""):
         return None
     expected = (
-        f"{name} {_quoted(value)}: expected 4 numbers minx,miny,maxx,maxy (4 finite numbers "
+        f"{name} {quoted(value)}: expected 4 numbers minx,miny,maxx,maxy (4 finite numbers "
         "separated by commas)"
     )
     try:
@@ -160,18 +154,16 @@ def parse_bbox(
     if len(nums) != 4:
         raise InvalidFilter(expected)
     if not all(math.isfinite(v) for v in nums):
-        raise InvalidFilter(f"{name} {_quoted(value)}: numbers must be finite")
+        raise InvalidFilter(f"{name} {quoted(value)}: numbers must be finite")
     minx, miny, maxx, maxy = nums
     if not lonlat:
         if minx >= maxx or miny >= maxy:
-            raise InvalidFilter(f"{name} {_quoted(value)}: min must be less than max")
+            raise InvalidFilter(f"{name} {quoted(value)}: min must be less than max")
         return (minx, miny, maxx, maxy)
     if miny > maxy:  # minx > maxx crosses the antimeridian (STAC API)
-        raise InvalidFilter(f"{name} {_quoted(value)}: miny must not exceed maxy")
+        raise InvalidFilter(f"{name} {quoted(value)}: miny must not exceed maxy")
     if miny < -90 or maxy > 90 or minx < -180 or maxx > 180:
-        raise InvalidFilter(
-            f"{name} {_quoted(value)}: lon must be in [-180, 180], lat in [-90, 90]"
-        )
+        raise InvalidFilter(f"{name} {quoted(value)}: lon must be in [-180, 180], lat in [-90, 90]")
     return (minx, miny, maxx, maxy)
 
 
@@ -189,7 +181,7 @@ def parse_rfc3339(text: str) -> dt.datetime:
         ValueError: not a date-time, or outside the representable range once in UTC.
     """
     if not _RFC3339.fullmatch(text):
-        raise ValueError(f"{text[:40]!r} is not an RFC 3339 date-time")
+        raise ValueError(f"{quoted(text, 40)} is not an RFC 3339 date-time")
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -215,7 +207,7 @@ def _parse_instant(text: str, *, end: bool) -> dt.datetime:
         return parse_rfc3339(text)
     except (ValueError, OverflowError):
         raise InvalidFilter(
-            f"datetime {_quoted(text)} is not RFC 3339: use e.g. 2020-07-01T00:00:00Z, a date "
+            f"datetime {quoted(text)} is not RFC 3339: use e.g. 2020-07-01T00:00:00Z, a date "
             "2020-07-01, or an interval 2020-07-01/2020-09-01 with '..' for an open end"
         ) from None
 
@@ -243,13 +235,13 @@ def parse_datetime(value: str | None) -> tuple[dt.datetime | None, dt.datetime |
         return start, end
     if len(parts) != 2:
         raise InvalidFilter(
-            f"datetime {_quoted(value)} has {len(parts) - 1} '/': an interval is start/end"
+            f"datetime {quoted(value)} has {len(parts) - 1} '/': an interval is start/end"
         )
     s, e = (p.strip() for p in parts)
     lo = None if s in ("", "..") else _parse_instant(s, end=False)
     hi = None if e in ("", "..") else _parse_instant(e, end=True)
     if lo and hi and lo > hi:
-        raise InvalidFilter(f"datetime {_quoted(value)}: start is after end")
+        raise InvalidFilter(f"datetime {quoted(value)}: start is after end")
     return lo, hi
 
 
@@ -279,7 +271,7 @@ def parse_sortby(value: str | None) -> tuple[SortKey, ...]:
         raw = raw.strip()
         if not _SORT_KEY.fullmatch(raw):
             raise InvalidFilter(
-                f"sortby key {_quoted(raw)} is not valid: use property names with an optional "
+                f"sortby key {quoted(raw)} is not valid: use property names with an optional "
                 "'+' or '-' prefix, e.g. -eo:cloud_cover,datetime"
             )
         keys.append(SortKey(field=raw.lstrip("+-"), descending=raw.startswith("-")))
@@ -291,7 +283,7 @@ def parse_sortby(value: str | None) -> tuple[SortKey, ...]:
 
 
 def _too_complex(text: str, what: str) -> InvalidFilter:
-    return InvalidFilter(f"filter {_quoted(text)} is too complex: {what}; {FILTER_LIMITS}")
+    return InvalidFilter(f"filter {quoted(text)} is too complex: {what}; {FILTER_LIMITS}")
 
 
 def _negative_number(m: re.Match[str], text: str, previous: str) -> bool:
@@ -381,7 +373,7 @@ def compile_filter(text: str) -> cql2.Expr:
 
 def _not_cql2(text: str, why: str) -> InvalidFilter:
     return InvalidFilter(
-        f"filter {_quoted(text)} is not valid CQL2 text: {why.strip()[:500]}. {_EXAMPLE}"
+        f"filter {quoted(text)} is not valid CQL2 text: {why.strip()[:500]}. {_EXAMPLE}"
     )
 
 
