@@ -349,15 +349,7 @@ def test_serve_reads_what_load_wrote(versioned: Any) -> None:
     "minor",
     [
         "0.9",
-        pytest.param(
-            "0.10",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="PgSTAC 0.10 hydrates an item against the base item it was dehydrated "
-                "against (pgstac.base_items, the item's pgstac:base_item tag); "
-                "tiler/catalog/pgstac.py hydrates every item against the current one",
-            ),
-        ),
+        "0.10",
     ],
 )
 def test_items_hydrate_as_pgstac_does_after_the_collection_changes(

@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,26 @@ logger = logging.getLogger(__name__)
 #: the columns of an item row, hydrated in Python rather than by PgSTAC's content_hydrate
 #: (benchmarks/README.md, the PgSTAC catalogue: F1)
 _ROW = sql.SQL("id, collection, ST_AsGeoJSON(geometry, 20), content::text")
+
+
+@dataclass(frozen=True)
+class _BaseItems:
+    """A collection's base items: the current one, and PgSTAC 0.10's earlier ones by id."""
+
+    current: dict[str, Any]
+    tagged: dict[int, dict[str, Any]]
+
+    def of(self, tag: Any) -> dict[str, Any]:
+        """The base item an item tagged ``tag`` was dehydrated against.
+
+        As PgSTAC 0.10's ``content_hydrate``: its tagged one; without a tag the collection's
+        first; else (0.9, or a tag naming no base item) the current one.
+        """
+        if tag is None:
+            return self.tagged[min(self.tagged)] if self.tagged else self.current
+        if isinstance(tag, int | str) and str(tag).strip().isdigit():
+            return self.tagged.get(int(str(tag).strip()), self.current)
+        return self.current
 
 
 def is_dsn(source: str | Path) -> bool:
@@ -164,7 +185,7 @@ class PgstacCatalog(RemoteCatalog):
         super().__init__(str(doc["id"]), cache_ttl, cache_size)
         self.db = db
         self.doc = doc
-        self._base: dict[str, Any] | None = None
+        self._base: _BaseItems | None = None
 
     # -- description -----------------------------------------------------------------
     def _document(self) -> dict[str, Any]:
@@ -223,31 +244,47 @@ class PgstacCatalog(RemoteCatalog):
             raise InvalidFilter(f"PgSTAC cannot run this search: {exc}") from exc
         return str(rows[0][0])
 
-    def _base_item(self) -> dict[str, Any]:
+    def _base_items(self) -> _BaseItems:
+        """The collection's base items, as PgSTAC's ``content_hydrate`` picks them."""
         if self._base is None:
             rows = self.db.rows(
                 "SELECT base_item FROM pgstac.collections WHERE id = %s", (self.id,)
             )
-            self._base = dict(rows[0][0] or {}) if rows else {}
+            current = dict(rows[0][0] or {}) if rows else {}
+            tagged: dict[int, dict[str, Any]] = {}
+            # PgSTAC 0.10 keeps every base item the collection had (pgstac.base_items) and
+            # tags each item with the one it was dehydrated against; 0.9 has one
+            if self.db.rows("SELECT to_regclass('pgstac.base_items') IS NOT NULL")[0][0]:
+                tagged = {
+                    int(i): dict(b)
+                    for i, b in self.db.rows(
+                        "SELECT id, base_item FROM pgstac.base_items WHERE collection = %s",
+                        (self.id,),
+                    )
+                }
+            self._base = _BaseItems(current, tagged)
         return self._base
 
     def _items(self, rows: list[tuple[Any, ...]]) -> list[Item]:
         """Items from ``_ROW`` rows: hydrated as PgSTAC's ``content_hydrate`` does."""
-        base = self._base_item()
-        docs = (
+        bases = self._base_items()
+        docs = []
+        for item_id, collection, geometry, content in rows:
+            body = loads(content)
+            base = bases.of(body.pop("pgstac:base_item", None))
             # pypgstac's own (Rust) hydrater, in place of the database's content_hydrate
-            hydraters.hydrate(
-                base,
-                {
-                    "id": item_id,
-                    "geometry": loads(geometry),
-                    "collection": collection,
-                    "type": "Feature",
-                    **loads(content),
-                },
+            docs.append(
+                hydraters.hydrate(
+                    base,
+                    {
+                        "id": item_id,
+                        "geometry": loads(geometry),
+                        "collection": collection,
+                        "type": "Feature",
+                        **body,
+                    },
+                )
             )
-            for item_id, collection, geometry, content in rows
-        )
         return self._parse(docs)
 
     def _candidates(
