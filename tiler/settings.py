@@ -129,9 +129,10 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         le=600,
-        description="Seconds one read of an item (a tile's worth; longer for larger "
-        "exports, in proportion to their pixels beyond 1024 x 1024) may run before the "
-        "item is skipped and reported in X-Items-Skipped: what a web map can wait for.",
+        description="Seconds a tile's reads may wait on slow files in all (one deadline "
+        "per tile, from its first read that waits on its file; longer for larger exports, in "
+        "proportion to their pixels beyond 1024 x 1024); items still being read then are "
+        "skipped and reported in X-Items-Skipped: what a web map can wait for.",
     )
     cors_origins: list[str] = Field(
         default_factory=lambda: ["*"], description="Origins allowed by CORS."
