@@ -10,6 +10,7 @@ files whose read failed, for a short back-off only.
 from __future__ import annotations
 
 import ctypes
+import enum
 import functools
 import logging
 import threading
@@ -34,16 +35,25 @@ def is_remote(href: str) -> bool:
     return "://" in href or href.startswith(_REMOTE_PREFIXES)
 
 
+class Pass(enum.Enum):
+    """What a read is for: the pass of a mosaic it belongs to."""
+
+    #: the bands the quality expression reads
+    QUALITY = "quality"
+    #: the output bands of an item that wins a pixel
+    BANDS = "bands"
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One read: bands ``names`` of ``item`` (those of one file, see :func:`jobs`).
 
-    ``tag`` says what the read is for (the caller's label, e.g. which pass).
+    ``tag`` says what the read is for (None: the caller needs no label).
     """
 
     item: Item
     names: tuple[str, ...]
-    tag: str = ""
+    tag: Pass | None = None
 
     @property
     def hrefs(self) -> list[str]:
@@ -57,7 +67,7 @@ class Job:
         return any(is_remote(h) for h in self.hrefs)
 
 
-def jobs(item: Item, names: Sequence[str], tag: str = "") -> list[Job]:
+def jobs(item: Item, names: Sequence[str], tag: Pass | None = None) -> list[Job]:
     """The reads of bands ``names`` of ``item``: one per file (one job if it has none)."""
     by_file: dict[str, list[str]] = {}
     for name in names:

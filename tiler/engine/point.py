@@ -14,8 +14,8 @@ from tiler.engine.grids import PointGrid
 from tiler.engine.io import ItemReader, ReadOptions
 from tiler.engine.jobs import Assembly, Job, jobs
 from tiler.engine.method import NO_WINNER, QualityMosaicMethod
-from tiler.engine.mosaic import item_quality
 from tiler.engine.outputs import physical
+from tiler.engine.passes import item_quality
 from tiler.engine.schedule import Scheduler
 
 

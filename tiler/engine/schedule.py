@@ -32,18 +32,19 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, TypeVar
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 from rio_tiler.errors import RioTilerError
 
 from tiler.engine.budget import Budget, current_budget
+from tiler.engine.dispatch import Dispatcher, Read
 from tiler.engine.jobs import FileFailed, Job, ReadDeadline
 
 logger = logging.getLogger(__name__)
@@ -87,110 +88,35 @@ def fault_reason(exc: BaseException) -> str:
     return f"{failed.kind}: {cause} (retried after {math.ceil(failed.retry_in)} s)"
 
 
-_QUEUED, _RUNNING, _WAITING, _DONE = range(4)
+@dataclass
+class _Run(Generic[T]):
+    """One call of :meth:`Scheduler.run`: its jobs, its reads in flight and its limits.
 
-
-class _Read:
-    """One scheduled read: its state, when it started, a signal when it starts, its result."""
-
-    __slots__ = (
-        "job",
-        "fn",
-        "urgent",
-        "started",
-        "state",
-        "dropped",
-        "slow",
-        "on_start",
-        "result",
-    )
-
-    def __init__(self, job: Job, fn: Callable[[Job], Any], urgent: bool = False) -> None:
-        self.job = job
-        self.fn = fn
-        self.urgent = urgent
-        self.started: float | None = None
-        self.state = _QUEUED
-        self.dropped = False
-        self.slow = False  # past SLOW_AFTER and handled
-        self.on_start: Future[None] = Future()
-        self.result: Future[Any] = Future()
-
-
-class _Dispatcher:
-    """Starts reads in arrival order: ``size`` at once, plus up to ``spare`` slow ones.
-
-    A read is handed to a pool thread only when it may run, so the threads that do the
-    work are few (their memory, e.g. malloc arenas, stays small) and no thread ever waits
-    for a slot.
+    Attributes:
+        fn: the read.
+        source: the jobs, consumed when one may start.
+        on_error: told of each skipped job and why.
+        budget: the request's deadline and cancellation.
+        start: remote jobs in flight at first, one more per job done (None: the window).
+        deadline: the request's read deadline.
+        urgent: jobs to start at once, beyond the window.
+        drop: which pending jobs are no longer wanted.
+        pending: the reads started or queued, not answered yet.
+        held: the next job of ``source``, taken but not started (no room yet).
+        done: reads answered so far.
     """
 
-    def __init__(self, size: int, spare: int) -> None:
-        self._lock = threading.Lock()
-        self._queue: deque[_Read] = deque()
-        self.free = size
-        self.spare = spare
-        self.waiting = 0
-        self._pool = ThreadPoolExecutor(max_workers=size + spare, thread_name_prefix="read")
-
-    def submit(self, read: _Read) -> None:
-        with self._lock:
-            self._queue.append(read)
-            ready = self._ready()
-        self._start(ready)
-
-    def _ready(self) -> list[_Read]:
-        """Reads that may start now (call with the lock held)."""
-        ready = []
-        while self.free > 0 and self._queue:
-            read = self._queue.popleft()
-            if not read.dropped:
-                self.free -= 1
-                read.state = _RUNNING
-                read.started = time.monotonic()
-                ready.append(read)
-        return ready
-
-    def _start(self, reads: list[_Read]) -> None:
-        for read in reads:
-            read.on_start.set_result(None)
-            self._pool.submit(self._run, read)
-
-    def _run(self, first: _Read) -> None:
-        """Run ``first``, then the reads its end lets start (this thread takes one)."""
-        read: _Read | None = first
-        while read is not None:
-            try:
-                read.result.set_result(read.fn(read.job))
-            except BaseException as exc:  # handed to the request that waits for it
-                read.result.set_exception(exc)
-            with self._lock:
-                if read.state == _RUNNING:
-                    self.free += 1
-                elif read.state == _WAITING:
-                    self.waiting -= 1
-                read.state = _DONE
-                ready = self._ready()
-            read = ready.pop(0) if ready else None
-            if read is not None:  # go on in this thread: the busy threads stay few
-                read.on_start.set_result(None)
-            self._start(ready)
-
-    def leave(self, read: _Read) -> None:
-        """A slow read gives its slot to the next one, if a spare place is left."""
-        with self._lock:
-            if read.state != _RUNNING or self.waiting >= self.spare:
-                return
-            read.state = _WAITING
-            self.waiting += 1
-            self.free += 1
-            ready = self._ready()
-        self._start(ready)
-
-    def close(self) -> None:
-        with self._lock:
-            self._queue.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    fn: Callable[[Job], T]
+    source: Iterator[Job]
+    on_error: Callable[[Job, str], None]
+    budget: Budget
+    start: int | None
+    deadline: ReadDeadline
+    urgent: deque[Job]
+    drop: Callable[[Job], bool] | None
+    pending: list[Read] = field(default_factory=list)
+    held: Job | None = None
+    done: int = 0
 
 
 class Scheduler:
@@ -217,8 +143,8 @@ class Scheduler:
         self.io_window = window or io_threads
         self.timeout = timeout
         self.slow_after = slow_after
-        self._local = _Dispatcher(threads, 4 * threads if spare is None else spare)
-        self._remote = _Dispatcher(io_threads, io_threads if spare is None else spare)
+        self._local = Dispatcher(threads, 4 * threads if spare is None else spare)
+        self._remote = Dispatcher(io_threads, io_threads if spare is None else spare)
 
     def close(self) -> None:
         """Stop: queued reads are dropped, running ones finish in the background."""
@@ -234,7 +160,7 @@ class Scheduler:
         limit = self.timeout if timeout is None else timeout
         return ReadDeadline(limit, min(self.slow_after, limit / 2))
 
-    def _dispatcher(self, read: _Read) -> _Dispatcher:
+    def _dispatcher(self, read: Read) -> Dispatcher:
         return self._remote if read.job.remote else self._local
 
     def run(
@@ -278,78 +204,81 @@ class Scheduler:
             DeadlineExceeded: ``budget`` ran out.
             RequestCancelled: ``budget`` was cancelled.
         """
-        budget = budget or current_budget()
-        pending: list[_Read] = []
+        run: _Run[T] = _Run(
+            fn,
+            iter(source),
+            on_error,
+            budget or current_budget(),
+            start,
+            deadline if deadline is not None else self.deadline(timeout),
+            urgent if urgent is not None else deque(),
+            drop,
+        )
         try:
-            limit = deadline if deadline is not None else self.deadline(timeout)
-            extra = (urgent if urgent is not None else deque(), drop)
-            yield from self._drain(fn, iter(source), pending, on_error, budget, start, limit, extra)
+            yield from self._drain(run)
         finally:  # the consumer stopped or the budget ran out: drop what has not started
-            for read in pending:
+            for read in run.pending:
                 read.dropped = True
 
-    def _drain(
-        self,
-        fn: Callable[[Job], T],
-        source: Iterator[Job],
-        pending: list[_Read],
-        on_error: Callable[[Job, str], None],
-        budget: Budget,
-        start: int | None,
-        deadline: ReadDeadline,
-        extra: tuple[deque[Job], Callable[[Job], bool] | None],
-    ) -> Iterator[tuple[Job, T]]:
-        urgent, drop = extra
-        held: Job | None = None
-        done = 0
+    def _drain(self, run: _Run[T]) -> Iterator[tuple[Job, T]]:
+        """Start reads as room allows, yield their answers, until none is left."""
+        pending = run.pending
         while True:
-            budget.check()
-            if drop is not None:
-                for read in [r for r in pending if drop(r.job)]:
+            run.budget.check()
+            if run.drop is not None:
+                for read in [r for r in pending if run.drop(r.job)]:
                     pending.remove(read)
                     read.dropped = True
-            while urgent:
-                pending.append(_Read(urgent.popleft(), fn, urgent=True))
-                self._dispatcher(pending[-1]).submit(pending[-1])
-            while True:
-                if held is None:
-                    held = next(source, None)
-                    if held is None:
-                        break
-                if held.remote:
-                    room = self.io_window
-                    if start is not None and deadline.at is None:  # until a read waits
-                        room = min(room, start + done)
-                else:
-                    room = self.window
-                if sum(not r.urgent for r in pending) >= room:
-                    break
-                pending.append(_Read(held, fn))
-                self._dispatcher(pending[-1]).submit(pending[-1])
-                held = None
+            while run.urgent:
+                self._submit(run, run.urgent.popleft(), urgent=True)
+            self._fill(run)
             if not pending:
-                if urgent:
+                if run.urgent:
                     continue
                 return
-            signals: list[Future[Any]] = [budget.wake, *(r.result for r in pending)]
+            signals: list[Future[Any]] = [run.budget.wake, *(r.result for r in pending)]
             signals += [r.on_start for r in pending if r.started is None]
-            due = self._due(pending, budget, deadline)
+            due = self._due(pending, run.budget, run.deadline)
             wait(signals, timeout=due, return_when=FIRST_COMPLETED)
             for read in [r for r in pending if r.result.done()]:
                 pending.remove(read)
-                done += 1
+                run.done += 1
                 try:
                     result: T = read.result.result()
                 except ITEM_FAULTS as exc:
                     logger.warning(
                         "item %s skipped: %s: %s", read.job.item.id, type(exc).__name__, exc
                     )
-                    on_error(read.job, fault_reason(exc))
+                    run.on_error(read.job, fault_reason(exc))
                     continue
                 yield read.job, result
-            self._watch(pending, on_error, deadline)
+            self._watch(pending, run.on_error, run.deadline)
 
-    def _due(self, pending: list[_Read], budget: Budget, deadline: ReadDeadline) -> float | None:
+    def _submit(self, run: _Run[T], job: Job, urgent: bool = False) -> None:
+        """Hand ``job`` to its pool's dispatcher; it is pending until it answers."""
+        read = Read(job, run.fn, urgent=urgent)
+        run.pending.append(read)
+        self._dispatcher(read).submit(read)
+
+    def _fill(self, run: _Run[T]) -> None:
+        """Start jobs of the source while the request's window has room."""
+        while True:
+            if run.held is None:
+                run.held = next(run.source, None)
+                if run.held is None:
+                    return
+            if run.held.remote:
+                room = self.io_window
+                if run.start is not None and run.deadline.at is None:  # until a read waits
+                    room = min(room, run.start + run.done)
+            else:
+                room = self.window
+            if sum(not r.urgent for r in run.pending) >= room:
+                return
+            self._submit(run, run.held)
+            run.held = None
+
+    def _due(self, pending: list[Read], budget: Budget, deadline: ReadDeadline) -> float | None:
         """Seconds until the budget's deadline, the next slow mark or read deadline."""
         due = budget.remaining()
         now = time.monotonic()
@@ -363,7 +292,7 @@ class Scheduler:
         return None if due is None else max(due, 0.0)
 
     def _watch(
-        self, pending: list[_Read], on_error: Callable[[Job, str], None], deadline: ReadDeadline
+        self, pending: list[Read], on_error: Callable[[Job, str], None], deadline: ReadDeadline
     ) -> None:
         """Reads waiting on their files leave their slots; reads past the deadline are given up."""
         now = time.monotonic()
