@@ -23,14 +23,24 @@ _SKIP_KEYS = {"visual", "overview", "thumbnail", "preview", "rendered_preview"}
 _RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc")
 
 
-def is_url(href: str) -> bool:
-    """A URL (``scheme://...``), not a local path."""
-    return "://" in href
+#: GDAL's network file systems (``/vsis3/bucket/key`` has no ``://`` but is remote)
+_REMOTE_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift")
+
+
+def is_remote(href: str) -> bool:
+    """Whether ``href`` is behind a network round trip, not a local path.
+
+    URLs (``scheme://...``: ``https://``, ``s3://``, ...) and paths of GDAL's network file
+    systems (``/vsicurl/...``, ``/vsis3/...``, ...). The one answer for the catalogue (which
+    never opens a remote file while loading) and the engine (which reads remote files in
+    their own pool and remembers their failures).
+    """
+    return "://" in href or href.startswith(_REMOTE_PREFIXES)
 
 
 def resolve(href: str, base: Path) -> str:
-    """An href as read: URLs and absolute paths as they are, relative paths under ``base``."""
-    if is_url(href) or Path(href).is_absolute():
+    """An href as read: remote ones and absolute paths as they are, relative under ``base``."""
+    if is_remote(href) or Path(href).is_absolute():
         return href
     return str((base / href).resolve())
 
@@ -99,8 +109,8 @@ def item_bands(
     non-raster media. A local asset that declares neither ``raster:bands`` nor
     ``eo:bands`` is opened once per asset key (the first item's file) to learn its band
     count and descriptions; items of one collection share that layout through
-    ``layouts``. A remote one (``http(s)://``, ``s3://``, ...) is never opened while
-    loading: it is taken as single-band.
+    ``layouts``. A remote one (:func:`is_remote`) is never opened while loading: it is
+    taken as single-band.
 
     Args:
         assets: the item's ``assets`` mapping (STAC dicts).
@@ -131,7 +141,7 @@ def item_bands(
             and not href.lower().endswith(_RASTER_SUFFIXES)
         ):
             continue
-        remote = "://" in href
+        remote = is_remote(href)
         path = href if remote else resolve(href, base)
         raster = asset.get("raster:bands") or ()
         eo = asset.get("eo:bands") or asset.get("bands") or ()

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from tiler.catalog.assets import is_url, resolve
+from tiler.catalog.assets import is_remote, resolve
 from tiler.catalog.collection_doc import described
 from tiler.catalog.items import Pending, build_items, check_with_pystac, parse_item
 from tiler.catalog.memory import MemoryCatalog
@@ -84,7 +84,7 @@ def _linked_items(path: Path, doc: dict[str, Any]) -> Iterator[tuple[Any, bytes 
         if not isinstance(link, dict) or link.get("rel") != "item":
             continue
         href = link.get("href")
-        if not isinstance(href, str) or is_url(href):
+        if not isinstance(href, str) or is_remote(href):
             raise CollectionLoadError(
                 f"item link {href!r} is not a local file (remote item links are not fetched)"
             )

@@ -34,11 +34,12 @@ from rasterio.warp import calculate_default_transform
 from rio_tiler.errors import PointOutsideBounds, RioTilerError, TileOutsideBounds
 from rio_tiler.io import Reader
 
+from tiler.catalog.assets import is_remote
 from tiler.catalog.models import Band, Item
 from tiler.engine.credentials import AccessRefused, Credentials, Signed, denied, host_of, scrubbed
 from tiler.engine.extents import ExtentCache
 from tiler.engine.grids import Grid
-from tiler.engine.jobs import FailedFiles, is_remote, reset_gdal_error
+from tiler.engine.jobs import FailedFiles, reset_gdal_error
 
 logger = logging.getLogger(__name__)
 

@@ -23,16 +23,10 @@ import numpy
 import rasterio._env
 from rasterio._path import _parse_path
 
+from tiler.catalog.assets import is_remote
 from tiler.catalog.models import Item
 
 logger = logging.getLogger(__name__)
-
-_REMOTE_PREFIXES = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift")
-
-
-def is_remote(href: str) -> bool:
-    """True for files behind a network round trip (URLs and GDAL's network file systems)."""
-    return "://" in href or href.startswith(_REMOTE_PREFIXES)
 
 
 class Pass(enum.Enum):

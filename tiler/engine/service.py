@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from rio_tiler.models import ImageData
 
+from tiler.catalog.assets import is_remote
 from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
 from tiler.catalog.models import Item
@@ -20,7 +21,7 @@ from tiler.engine.credentials import Credentials, hide_secrets, host_of
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
 from tiler.engine.io import DatasetCache, ItemReader, ReadOptions, StallGuard
-from tiler.engine.jobs import RETRY_AFTER, FailedFiles, forget_remote, is_remote
+from tiler.engine.jobs import RETRY_AFTER, FailedFiles, forget_remote
 from tiler.engine.mosaic import MosaicStats, quality_mosaic
 from tiler.engine.point import PointSeries, point_series
 from tiler.engine.schedule import Scheduler

@@ -31,7 +31,7 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 from pypgstac.migrate import Migrate, MigrationPath, migrations_dir
 
-from tiler.catalog.assets import is_url
+from tiler.catalog.assets import is_remote
 from tiler.catalog.loaders import item_documents, load_collection
 from tiler.catalog.memory import MemoryCatalog
 from tiler.catalog.models import summarise
@@ -154,7 +154,7 @@ def _absolute(doc: dict[str, Any], base: Path, collection_id: str) -> dict[str, 
     assets = doc.get("assets") or {}
     for asset in assets.values():
         href = asset.get("href") if isinstance(asset, dict) else None
-        if isinstance(href, str) and not is_url(href) and not Path(href).is_absolute():
+        if isinstance(href, str) and not is_remote(href) and not Path(href).is_absolute():
             asset["href"] = str((base.resolve() / href).resolve())
     return {**doc, "collection": collection_id}
 
