@@ -2,71 +2,54 @@
 
 - **Azure Blob Storage** (``https://{account}.blob.core.windows.net/{container}/...``, whatever
   catalogue the href came from): signed with a SAS token for its account and container from
-  the Planetary Computer token API, as the planetary-computer SDK signs them: GET
-  ``{PC_SDK_SAS_URL}/{account}/{container}`` (header ``Ocp-Apim-Subscription-Key`` when
-  ``PC_SDK_SUBSCRIPTION_KEY`` is set) answers ``{"token": ..., "msft:expiry": ...}``. One token
-  per account and container (:class:`SasTokens`), reused until shortly before it expires, then
-  renewed; :meth:`Credentials.renew` drops a token that a read found refused.
-- **S3**: per bucket or prefix, GDAL's own path-specific options (``VSISetPathSpecificOption``)
-  for ``/vsis3/{bucket}/``: ``AWS_REQUEST_PAYER=requester`` for requester-pays buckets,
-  ``AWS_NO_SIGN_REQUEST=YES`` for public ones (:class:`S3Paths`), never process-wide
-  environment, so one process reads both kinds.
+  the Planetary Computer token API (:class:`~tiler.engine.sas.SasTokens`), renewed shortly
+  before it expires; :meth:`Credentials.renew` drops a token that a read found refused.
+- **S3**: per bucket or prefix, GDAL's own path-specific options
+  (:class:`~tiler.engine.s3.S3Paths`), never process-wide environment, so one process reads
+  requester-pays and public buckets alike.
 
 A signed URL exists only between the open of a dataset and its close: the dataset cache is
 keyed by the href, GDAL's per-URL caches of a token that was renewed are cleared
 (:func:`~tiler.engine.jobs.forget_remote` on the container), and :meth:`Credentials.scrub`
 takes tokens out of any text (messages of GDAL's errors name the file they failed on);
-:class:`SecretFilter` does it for rasterio's log records of GDAL errors.
+:mod:`tiler.engine.scrubbing` applies it to faults and rasterio's log records.
 """
 
 from __future__ import annotations
 
-import ctypes
-import datetime as dt
-import logging
 import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
-from tiler.engine.jobs import forget_remote, gdal_function
+from tiler.engine.jobs import AccessRefused, forget_remote
+from tiler.engine.s3 import S3Paths, s3_options
+from tiler.engine.sas import SasTokens
 from tiler.settings import Settings
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "AZURE_ENDPOINT",
+    "AZURE_SUFFIX",
+    "UNSIGNED_ACCOUNTS",
+    "AccessRefused",
+    "Credentials",
+    "SasTokens",
+    "Signed",
+    "credentials_from",
+    "denied",
+    "host_of",
+    "s3_options",
+]
 
 #: the hosts of Azure Blob Storage accounts
 AZURE_SUFFIX = ".blob.core.windows.net"
 #: public accounts that the SDK does not sign either (thumbnails)
 UNSIGNED_ACCOUNTS = frozenset({"ai4edatasetspublicassets"})
-#: the token endpoint of the Planetary Computer (the SDK's default)
-PC_SAS_URL = "https://planetarycomputer.microsoft.com/api/sas/v1/token"
 #: where an account's containers are (``{account}``: its name)
 AZURE_ENDPOINT = "https://{account}.blob.core.windows.net"
-#: a token is renewed this many seconds before it expires (or at half of a shorter life)
-RENEW_BEFORE = 120.0
-
 #: the query of a URL that carries a SAS signature (``sig=``), and its parameters
 _SAS_QUERY = re.compile(r"\?(?=[^\s'\"]*\bsig=)[^\s'\"]*")
 _DENIED = ("response code: 401", "response code: 403", "access denied", "permission denied")
-
-
-class AccessRefused(OSError):
-    """A remote file's storage refused the read (401/403), or no token could be had.
-
-    Attributes:
-        host: the storage host the href names (never a token).
-    """
-
-    def __init__(self, host: str, why: str) -> None:
-        super().__init__(
-            f"access denied by {host}: credentials are missing, expired or refused ({why})"
-        )
-        self.host = host
 
 
 def denied(exc: BaseException) -> bool:
@@ -89,122 +72,6 @@ def host_of(href: str) -> str:
     if href.startswith("/vsis3/"):
         return "s3://" + href.split("/")[2]
     return "local"
-
-
-@dataclass(frozen=True)
-class SasToken:
-    """A SAS token for one account and container, and when it expires."""
-
-    token: str
-    expiry: float  # time.time()
-    fetched: float
-
-    def fresh(self, now: float, before: float) -> bool:
-        """Valid for longer than ``before`` s (or half its life, if shorter)."""
-        margin = min(before, (self.expiry - self.fetched) / 2)
-        return now < self.expiry - margin
-
-
-def _expiry(text: str) -> float:
-    """``msft:expiry`` (RFC 3339, ``Z`` or an offset) as a POSIX time."""
-    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
-
-
-class SasTokens:
-    """SAS tokens from a Planetary Computer token API, one per account and container.
-
-    Args:
-        sas_url: the token endpoint (``PC_SDK_SAS_URL``).
-        subscription_key: the API key (``PC_SDK_SUBSCRIPTION_KEY``), sent as
-            ``Ocp-Apim-Subscription-Key``.
-        timeout: seconds per token request.
-        renew_before: seconds before expiry a token is renewed.
-        clock: the wall clock (tests).
-    """
-
-    def __init__(
-        self,
-        sas_url: str = PC_SAS_URL,
-        subscription_key: str | None = None,
-        timeout: float = 10.0,
-        renew_before: float = RENEW_BEFORE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.sas_url = sas_url.rstrip("/")
-        self.timeout = timeout
-        self.renew_before = renew_before
-        self._key = subscription_key
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens: dict[tuple[str, str], SasToken] = {}
-        self._fetching: dict[tuple[str, str], threading.Lock] = {}
-        self._seen: set[str] = set()  # every token handed out (scrubbed from text)
-        self.fetches = 0
-        self.on_renew: Callable[[str, str], None] | None = None
-
-    def get(self, account: str, container: str) -> str:
-        """The token for ``account``/``container``: the cached one, or a new one.
-
-        Raises:
-            AccessRefused: the token API refused or failed (its host is named).
-        """
-        key = (account, container)
-        token = self._tokens.get(key)
-        if token is not None and token.fresh(self._clock(), self.renew_before):
-            return token.token
-        with self._lock:
-            fetching = self._fetching.setdefault(key, threading.Lock())
-        with fetching:  # one request per container, however many reads wait for it
-            token = self._tokens.get(key)
-            if token is not None and token.fresh(self._clock(), self.renew_before):
-                return token.token
-            new = self._fetch(account, container)
-            with self._lock:
-                self._tokens[key] = new
-                self._seen.add(new.token)
-        if token is not None and self.on_renew is not None:
-            self.on_renew(account, container)
-        return new.token
-
-    def renew(self, account: str, container: str, refused: str) -> None:
-        """Forget the token ``refused`` (a read was denied with it), if it is still current."""
-        key = (account, container)
-        with self._lock:
-            token = self._tokens.get(key)
-            if token is not None and token.token == refused:
-                del self._tokens[key]
-                logger.info("SAS token for %s/%s refused: renewing it", account, container)
-        if self.on_renew is not None:
-            self.on_renew(account, container)
-
-    def secrets(self) -> set[str]:
-        """Every token handed out so far."""
-        with self._lock:
-            return set(self._seen)
-
-    def _fetch(self, account: str, container: str) -> SasToken:
-        url = f"{self.sas_url}/{account}/{container}"
-        host = urlsplit(url).hostname or url
-        headers = {"Ocp-Apim-Subscription-Key": self._key} if self._key else {}
-        self.fetches += 1
-        try:
-            response = requests.get(url, headers=headers, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise AccessRefused(host, f"token API unreachable: {type(exc).__name__}") from None
-        if response.status_code != 200:
-            raise AccessRefused(host, f"token API answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-            token = SasToken(str(body["token"]), _expiry(body["msft:expiry"]), self._clock())
-        except (ValueError, KeyError, TypeError) as exc:
-            why = f"token API answered no token: {type(exc).__name__}"
-            raise AccessRefused(host, why) from None
-        life = token.expiry - token.fetched
-        logger.info("SAS token for %s/%s, valid for %.0f s", account, container, life)
-        return token
 
 
 @dataclass(frozen=True)
@@ -326,143 +193,3 @@ def credentials_from(settings: Settings) -> Credentials:
         for name, bucket in settings.s3_buckets.items()
     }
     return Credentials(tokens, settings.azure_blob_endpoint, s3)
-
-
-def scrubbed(exc: BaseException, credentials: Credentials) -> BaseException:
-    """``exc``, or a copy of its type with the message scrubbed if it held a secret."""
-    text = str(exc)
-    clean = credentials.scrub(text)
-    if clean == text:
-        return exc
-    try:
-        copy = type(exc)(clean)
-    except TypeError:  # a constructor with other arguments
-        copy = OSError(f"{type(exc).__name__}: {clean}")
-    return copy
-
-
-# ---------------------------------------------------------------------------------------
-# S3: GDAL path-specific options per bucket
-
-#: what a bucket's settings may say, as GDAL options
-S3_OPTIONS = {
-    "requester_pays": ("AWS_REQUEST_PAYER", {True: "requester"}),
-    "unsigned": ("AWS_NO_SIGN_REQUEST", {True: "YES", False: "NO"}),
-}
-
-
-def s3_options(settings: Mapping[str, Any]) -> dict[str, str]:
-    """GDAL options for one bucket's settings.
-
-    ``requester_pays``, ``unsigned``, ``region``, ``endpoint``, ``https``,
-    ``virtual_hosting``; what is unset is left to GDAL.
-    """
-    out: dict[str, str] = {}
-    for name, (option, values) in S3_OPTIONS.items():
-        value = settings.get(name)
-        if value is not None and value in values:
-            out[option] = values[value]
-    for name, option in (
-        ("region", "AWS_REGION"),
-        ("endpoint", "AWS_S3_ENDPOINT"),
-    ):
-        if settings.get(name):
-            out[option] = str(settings[name])
-    for name, option in (("https", "AWS_HTTPS"), ("virtual_hosting", "AWS_VIRTUAL_HOSTING")):
-        if settings.get(name) is not None:
-            out[option] = "YES" if settings[name] else "NO"
-    return out
-
-
-class S3Paths:
-    """GDAL options per S3 bucket or prefix, set with ``VSISetPathSpecificOption``.
-
-    Args:
-        options: bucket (or ``bucket/prefix``) -> GDAL option -> value.
-    """
-
-    def __init__(self, options: Mapping[str, Mapping[str, str]]) -> None:
-        self.options = {_s3_prefix(key): dict(values) for key, values in options.items() if values}
-        self._set = False
-
-    def prefixes(self) -> Iterable[str]:
-        """The path prefixes configured (``/vsis3/bucket/...``)."""
-        return self.options.keys()
-
-    def apply(self) -> None:
-        """Set the options (GDAL holds them for the process, per path prefix)."""
-        setter = gdal_function("VSISetPathSpecificOption")
-        if setter is None:
-            if self.options:
-                logger.warning("GDAL has no VSISetPathSpecificOption: S3 bucket settings ignored")
-            return
-        for prefix, values in self.options.items():
-            for key, value in values.items():
-                setter(ctypes.c_char_p(prefix.encode()), key.encode(), value.encode())
-            logger.info("S3 %s: %s", prefix, ", ".join(sorted(values)))
-        self._set = bool(self.options)
-
-    def clear(self) -> None:
-        """Clear the options of the prefixes this object set."""
-        if not self._set:
-            return
-        clear = gdal_function("VSIClearPathSpecificOptions")
-        if clear is not None:
-            for prefix in self.options:
-                clear(ctypes.c_char_p(prefix.encode()))
-        self._set = False
-
-
-def _s3_prefix(key: str) -> str:
-    key = key.removeprefix("s3://").strip("/")
-    return f"/vsis3/{key}" + ("/" if "/" not in key else "")
-
-
-# ---------------------------------------------------------------------------------------
-# logs
-
-
-class SecretFilter(logging.Filter):
-    """Takes SAS tokens out of log records (GDAL's error messages name the signed URL)."""
-
-    def __init__(self, credentials: Credentials) -> None:
-        super().__init__()
-        self.credentials = credentials
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Scrub the record's message in place; always keep it."""
-        text = record.getMessage()
-        clean = self.credentials.scrub(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
-
-
-#: loggers that write GDAL's error messages (rasterio's error handler) and reads' faults
-SECRET_LOGGERS = (
-    "rasterio",
-    "rasterio._env",
-    "rasterio._err",
-    "rasterio._io",
-    "rasterio._base",
-    "rasterio._filepath",
-    "rasterio.env",
-    "rio_tiler",
-    "tiler.engine.schedule",
-    "tiler.engine.io",
-    "tiler.engine.jobs",
-)
-
-
-def hide_secrets(credentials: Credentials) -> Callable[[], None]:
-    """Install a :class:`SecretFilter` on :data:`SECRET_LOGGERS`; returns its removal."""
-    flt = SecretFilter(credentials)
-    loggers = [logging.getLogger(name) for name in SECRET_LOGGERS]
-    for log in loggers:
-        log.addFilter(flt)
-
-    def remove() -> None:
-        for log in loggers:
-            log.removeFilter(flt)
-
-    return remove

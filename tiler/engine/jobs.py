@@ -218,6 +218,20 @@ class FileFailed(OSError):
         self.retry_in = retry_in
 
 
+class AccessRefused(OSError):
+    """A remote file's storage refused the read (401/403), or no token could be had.
+
+    Attributes:
+        host: the storage host the href names (never a token).
+    """
+
+    def __init__(self, host: str, why: str) -> None:
+        super().__init__(
+            f"access denied by {host}: credentials are missing, expired or refused ({why})"
+        )
+        self.host = host
+
+
 class FailedFiles:
     """Remote files whose last read failed: refused for ``seconds``, then read afresh.
 

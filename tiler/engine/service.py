@@ -17,14 +17,16 @@ from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
 from tiler.catalog.models import Item
 from tiler.engine.budget import Budget, current_budget
-from tiler.engine.credentials import Credentials, hide_secrets, host_of
+from tiler.engine.credentials import Credentials, host_of
+from tiler.engine.datasets import DatasetCache, StallGuard
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
-from tiler.engine.io import DatasetCache, ItemReader, ReadOptions, StallGuard
+from tiler.engine.io import ItemReader, ReadOptions
 from tiler.engine.jobs import RETRY_AFTER, FailedFiles, forget_remote
 from tiler.engine.mosaic import MosaicStats, quality_mosaic
 from tiler.engine.point import PointSeries, point_series
 from tiler.engine.schedule import Scheduler
+from tiler.engine.scrubbing import hide_secrets
 from tiler.errors import AccessDenied
 
 #: a file whose read has run this many item timeouts is not answering (exports' reads of
