@@ -35,18 +35,22 @@ _UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 def quality_bound(items: Sequence[Item], expression: Expression, opts: ReadOptions) -> float | None:
     """An upper bound of the quality valid for every item, from declared band types.
 
-    Only unsigned types give a finite range (``-MSK_CLDPRB <= 0``); a band whose type an
-    item does not declare, a nodata override or ``unscale`` give no bound.
+    A band that every item declares of an unsigned type ranges over ``[0, inf)``
+    (``-MSK_CLDPRB <= 0``); any other band (undeclared, signed or float) over the whole
+    line, so an expression whose bound does not depend on it still gets one: the
+    built-in SCL ranking (a ``where()`` of constants) is bounded by its highest rank
+    whether or not its items declare SCL's data type (Planetary Computer's do not). A
+    nodata override or ``unscale`` give no bound.
     """
     if opts.unscale or opts.nodata is not None or not items:
         return None
     ranges: dict[str, tuple[float, float]] = {}
     for name in expression.bands:
-        for item in items:
-            band = item.bands.get(name)
-            if band is None or band.data_type not in _UNSIGNED:
-                return None
-        ranges[name] = (0.0, math.inf)
+        unsigned = all(
+            (band := item.bands.get(name)) is not None and band.data_type in _UNSIGNED
+            for item in items
+        )
+        ranges[name] = (0.0, math.inf) if unsigned else (-math.inf, math.inf)
     return expression.upper_bound(ranges)
 
 
