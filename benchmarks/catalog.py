@@ -21,7 +21,7 @@
 
 Run: ``python benchmarks/catalog.py [--items 1000000] [--tiles 200] [--dsn DSN] [--keep]``.
 Without ``--dsn`` a throwaway PostgreSQL 15 + PostGIS + PgSTAC cluster is started
-(``tests/pgstac_cluster.py``); with ``--dsn`` a database that already holds the collection
+(``tests/support/pgstac_cluster.py``); with ``--dsn`` a database that already holds the collection
 with ``--items`` items is not loaded again.
 """
 
@@ -45,13 +45,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy
+import search_100k
+import support_path  # noqa: F401 (tests/ on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "benchmarks", ROOT / "tests"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-import search_100k  # noqa: E402
 
 COLLECTION = "s2-europe"  # the generator's collection id
 LIMIT = 500  # Settings.max_items_per_tile's default
@@ -586,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.dsn:
             dsn = args.dsn
         else:
-            from pgstac_cluster import PgstacCluster
+            from support.pgstac_cluster import PgstacCluster
 
             t = time.perf_counter()
             cluster = PgstacCluster().start()

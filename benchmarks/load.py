@@ -39,7 +39,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,8 @@ from pathlib import Path
 
 import morecantile
 import psutil
+import support_path  # noqa: F401 (tests/ on sys.path)
+from support.net import ServerFailed, bound_socket, port_of, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = Path(tempfile.gettempdir()) / "tiler-load-server.log"  # the server's log (INFO per tile)
@@ -254,15 +255,18 @@ async def open_loop(
     return sample
 
 
-def start_server(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """uvicorn on a loopback socket bound here and handed over (``--fd``: no port race)."""
+    sock = bound_socket()
+    port = port_of(sock)
     cmd = [
         sys.executable,
         "-m",
         "uvicorn",
         "tiler.app:serve_app",
         "--factory",
-        "--port",
-        str(port),
+        "--fd",
+        str(sock.fileno()),
         "--workers",
         str(workers),
         "--log-level",
@@ -270,15 +274,21 @@ def start_server(port: int, workers: int, env: dict[str, str]) -> subprocess.Pop
         "--no-access-log",
     ]
     log = open(LOG, "wb")  # noqa: SIM115 (the server's whole life)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("server did not start")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=log,
+        pass_fds=(sock.fileno(),),
+    )
+    sock.close()  # the server has its own copy
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", proc, timeout=300, log=LOG)
+    except ServerFailed as exc:
+        stop(proc)
+        raise SystemExit(f"server did not start: {exc}") from exc
+    return proc, port
 
 
 def server_rss(proc: subprocess.Popen[bytes]) -> float:
@@ -287,13 +297,6 @@ def server_rss(proc: subprocess.Popen[bytes]) -> float:
     children = parent.children(recursive=True)
     procs = [c for c in children if "resource_tracker" not in " ".join(c.cmdline())] or [parent]
     return sum(p.memory_info().rss for p in procs) / 2**20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def report(name: str, sample: Sample, seconds: float) -> dict[str, object]:
@@ -341,9 +344,8 @@ def main() -> None:
     if args.quick:
         args.calibrate, args.duration, args.memory, args.warmup = 20, 20, 30, 50
         args.storm_seconds, args.leave_tiles = 20, 40
-    port = free_port()
     env = {"TILER_TILE_CACHE_BYTES": "0"}
-    proc = start_server(port, args.workers, env)
+    proc, port = start_server(args.workers, env)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
             limit = int(json.load(r)["load"]["limit"]) * args.workers

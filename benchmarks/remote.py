@@ -2,7 +2,7 @@
 
 The collection of benchmarks/tiles.py (24 Sentinel-2-like scenes, one COG per band, made by
 benchmarks/generate.py and cached under benchmarks/data/) is served by ``RangeServer``
-(tests/remote_servers.py: HTTP/1.1 on 127.0.0.1, one ``Range`` per request, ``latency``
+(tests/support/remote_servers.py: HTTP/1.1 on 127.0.0.1, one ``Range`` per request, ``latency``
 seconds of sleep before every answer, request and byte counters) in a process of its own, so
 the runner's GIL cannot slow it down; it reports its counters through a pipe. A copy of the
 collection file whose hrefs are ``http://127.0.0.1:PORT/...`` is served by:
@@ -25,7 +25,7 @@ both (file headers get known), then each tile is requested ``--repeat`` times, s
 alternating ours and stock. Per request: the wall time at the client, and the HTTP requests
 (GET and HEAD), bytes and distinct files the RangeServer answered meanwhile (sequential
 requests make them attributable). At ``--exact-latency`` our ``.npy`` of a few tiles (the
-centre tile per zoom, then swath-edge tiles) must equal the naive oracle (benchmarks/oracle.py,
+centre tile per zoom, then swath-edge tiles) must equal the naive oracle (tests/support/oracle.py,
 reading the local files) bit for bit; stock's differing pixels are counted too.
 
 Run: ``python benchmarks/remote.py`` (20 tiles z11-z13, latencies 0, 20, 40, 80 ms, 1 repeat;
@@ -52,13 +52,13 @@ from typing import Any
 
 import generate
 import httpx
-import oracle
+import support_path  # noqa: F401 (tests/ on sys.path)
 import tiles
 from morecantile import Tile
+from support import oracle
+from support.remote_servers import RangeServer, rewrite_hrefs
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from remote_servers import RangeServer, rewrite_hrefs  # noqa: E402
 
 #: titiler's documented GDAL settings for remote COGs (see the module docstring)
 TITILER_GDAL = {

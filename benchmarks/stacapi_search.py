@@ -2,9 +2,9 @@
 
     python benchmarks/stacapi_search.py [--items 20000] [--tiles 200]
 
-Starts a throwaway PostgreSQL + PostGIS + PgSTAC server (tests/pgstac_cluster.py), loads
+Starts a throwaway PostgreSQL + PostGIS + PgSTAC server (tests/support/pgstac_cluster.py), loads
 synthetic Sentinel-2-like items (search_100k.py's generator) with ``tiler load``, starts
-stac-fastapi-pgstac on it (tests/stacapi_server.py), then times
+stac-fastapi-pgstac on it (tests/support/stacapi_server.py), then times
 ``StacApiCatalog.search(search, tile, limit=500)`` over random z10-z14 tiles: with the
 search cache off (every call asks the API), and on (the same tiles again: answered from the
 cache), for no filter, a datetime window, a CQL2 filter and a sortby. Also the PgSTAC
@@ -15,24 +15,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+import support_path  # noqa: F401 (tests/ on sys.path)
+from search_100k import area_bounds, make_items, random_tiles, write_files
+from support.pgstac_cluster import PgstacCluster
+from support.stacapi_server import stac_api
 
-from pgstac_cluster import PgstacCluster  # noqa: E402
-from search_100k import area_bounds, make_items, random_tiles, write_files  # noqa: E402
-from stacapi_server import stac_api  # noqa: E402
-
-from tiler.catalog.filters import make_search  # noqa: E402
-from tiler.catalog.pgstac import open_pgstac  # noqa: E402
-from tiler.catalog.stacapi import StacApiCatalog  # noqa: E402
-from tiler.errors import TooManyItems  # noqa: E402
-from tiler.tools.load import load  # noqa: E402
+from tiler.catalog.filters import make_search
+from tiler.catalog.pgstac import open_pgstac
+from tiler.catalog.stacapi import StacApiCatalog
+from tiler.errors import TooManyItems
+from tiler.tools.load import load
 
 CASES = {
     "no filter": {},

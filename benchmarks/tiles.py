@@ -18,7 +18,7 @@ stock ...), and the wall-clock time of each request is measured by the HTTP clie
 - the floor: the time to read, with ``T`` threads in this process, the quality and output bands
   of only the items that win a pixel of the tile (found from our ``_date`` band), each file
   opened per read (as stock does), and with the files kept open (GDAL block cache reused);
-- exactness: for a few tiles, our ``.npy`` equals the naive oracle (benchmarks/oracle.py) bit
+- exactness: for a few tiles, our ``.npy`` equals the naive oracle (tests/support/oracle.py) bit
   for bit; and how many pixels stock titiler's output differs from it;
 - memory: one tile of collections where 8, 16, 32, 64 hazy scenes cover the same tiles (no
   early exit possible), each in a fresh process: the peak of Python/numpy allocations
@@ -60,9 +60,10 @@ import generate
 import httpx
 import morecantile
 import numpy
-import oracle
+import support_path  # noqa: F401 (tests/ on sys.path)
 from morecantile import Tile, TileMatrixSet
 from stock import STOCK_QUERY
+from support import oracle
 
 HERE = Path(__file__).resolve().parent
 TMS_ID = "WebMercatorQuad"
@@ -386,7 +387,7 @@ def run_exactness(
     out = []
     with httpx.Client(timeout=300.0) as client:
         for tile in tiles:
-            ref = oracle.naive_mosaic(items, tms(), tile, QUALITY_BAND, BANDS)
+            ref = oracle.mosaic_tile(items, tms(), tile, QUALITY_BAND, BANDS)
             ref_valid = ~numpy.ma.getmaskarray(ref)[0]
             ref_data = numpy.ma.getdata(ref)
             ours = _npy(client, urls["ours"] + tile_url("ours", tile, "npy"))
@@ -445,7 +446,7 @@ def probe(which: str, collection: Path, tile: Tile, warm: Tile, threads: int) ->
     if which == "naive":
 
         def request(t: Tile) -> dict[str, str]:
-            oracle.naive_mosaic(items, tms(), t, QUALITY_BAND, BANDS)
+            oracle.mosaic_tile(items, tms(), t, QUALITY_BAND, BANDS)
             return {}
     else:
         client = TestClient(build_app(which, collection, threads))

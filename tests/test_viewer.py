@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.net import tiler_serve
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
@@ -45,64 +42,17 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, full_demo: Path) -> Iterator[str]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     # README's first command (`tiler serve`: the demo), on the run's one copy of the demo
     env = {
         **os.environ,
         "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache")),
         "TILER_DEMO_DIR": str(full_demo),
     }
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tiler.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"server exited ({proc.returncode}):\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"server not healthy in {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()}"
-                    )
-                time.sleep(0.5)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with tiler_serve(log=log, env=env, timeout=STARTUP_TIMEOUT_S, cwd=REPO) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")

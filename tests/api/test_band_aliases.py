@@ -10,9 +10,9 @@ from typing import Any
 import morecantile
 import numpy
 import pytest
-from conftest import CRS, ORIGIN, RES, stac_item, write_cog, write_collection
 from fastapi.testclient import TestClient
 from rasterio.transform import from_origin
+from support.stac_files import CRS, ORIGIN, RES, stac_item, write_cog, write_collection
 
 from tiler.app import create_app
 from tiler.catalog.models import scl_quality

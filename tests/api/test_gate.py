@@ -7,6 +7,19 @@ import asyncio
 from tiler.api.gate import Gate
 
 
+async def _queued(gate: Gate, n: int) -> None:
+    """Until ``n`` requests wait in the gate's queue."""
+    while gate.queued < n:
+        await asyncio.sleep(0)
+
+
+async def _enter_and_queue(gate: Gate, left: asyncio.Event, n: int) -> list[asyncio.Future]:
+    """``n`` more requests entering the gate, once they all wait in its queue."""
+    waiting = [asyncio.ensure_future(gate.enter(left)) for _ in range(n)]
+    await _queued(gate, gate.queued + n)
+    return waiting
+
+
 def test_turns_are_given_in_arrival_order_and_withdrawn_ones_are_skipped():
     async def scenario() -> None:
         gate = Gate(limit=1, timeout=60, queue_wait=10, min_queue=0, service=1.0)
@@ -21,8 +34,7 @@ def test_turns_are_given_in_arrival_order_and_withdrawn_ones_are_skipped():
         a = asyncio.ensure_future(wait("a", gone))
         b = asyncio.ensure_future(wait("b", never))
         c = asyncio.ensure_future(wait("c", never))
-        while gate.queued < 3:
-            await asyncio.sleep(0)
+        await _queued(gate, 3)
         gone.set()  # a's client leaves while it waits
         await a
         assert gate.queued == 2
@@ -43,9 +55,7 @@ def test_a_long_expected_wait_is_refused_at_once_and_no_queue_means_none():
         gate = Gate(limit=2, timeout=60, queue_wait=1.0, min_queue=0, service=1.5)
         assert await gate.enter(never) and await gate.enter(never)
         assert gate.expected_wait() == 0.75
-        waiting = asyncio.ensure_future(gate.enter(never))  # 0.75 s: queued
-        while gate.queued < 1:
-            await asyncio.sleep(0)
+        [waiting] = await _enter_and_queue(gate, never, 1)  # 0.75 s: queued
         assert not await gate.enter(never)  # (1 + 1) x 1.5 / 2 = 1.5 s: refused at once
         gate.release()
         assert await waiting
@@ -62,9 +72,7 @@ def test_a_cancelled_waiter_gives_back_a_slot_it_was_handed():
         never = asyncio.Event()
         gate = Gate(limit=1, timeout=60, queue_wait=10, min_queue=0)
         assert await gate.enter(never)
-        waiting = asyncio.ensure_future(gate.enter(never))
-        while gate.queued < 1:
-            await asyncio.sleep(0)
+        [waiting] = await _enter_and_queue(gate, never, 1)
         gate.release()  # handed over ...
         waiting.cancel()  # ... but its request is cancelled before it runs
         await asyncio.gather(waiting, return_exceptions=True)
@@ -78,9 +86,7 @@ def test_the_minimum_queue_waits_however_slow_computations_are():
         never = asyncio.Event()
         gate = Gate(limit=1, timeout=60, queue_wait=0.1, min_queue=2, service=100.0)
         assert await gate.enter(never)
-        waiting = [asyncio.ensure_future(gate.enter(never)) for _ in range(2)]
-        while gate.queued < 2:
-            await asyncio.sleep(0)
+        waiting = await _enter_and_queue(gate, never, 2)
         assert not await gate.enter(never)  # beyond the minimum, 200 s expected: refused
         for w in waiting:
             gate.release()

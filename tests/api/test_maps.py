@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import morecantile
 import numpy
 import pytest
 import rasterio
-import uvicorn
 from fastapi.testclient import TestClient
 from owslib.wmts import WebMapTileService
+from support.net import uvicorn_thread
 
 from tiler.app import create_app
 from tiler.settings import Settings
@@ -33,22 +29,8 @@ def client(app):
 @pytest.fixture(scope="module")
 def live(app):
     """The app on a real loopback port, for clients that speak HTTP themselves."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(5)
+    with uvicorn_thread(app) as url:
+        yield url
 
 
 def test_tilejson_is_valid_and_carries_the_layer(client):

@@ -1,4 +1,4 @@
-"""Planetary Computer items through the Planetary Computer emulator (tests/pc_emulator.py).
+"""Planetary Computer items through the Planetary Computer emulator (tests/support/pc_emulator.py).
 
 The 13 real sentinel-2-l2a items of tile 35MNM (../shared/data) keep their real
 ``https://sentinel2l2a01.blob.core.windows.net/...`` hrefs; their files are small synthetic COGs
@@ -21,12 +21,13 @@ from typing import Any
 import morecantile
 import numpy
 import pytest
-from conftest import SHARED, naive_mosaic, write_cog
 from fastapi.testclient import TestClient
-from pc_emulator import BlobServer, TokenApi
 from rasterio.transform import Affine
 from rio_tiler.errors import PointOutsideBounds, TileOutsideBounds
 from rio_tiler.io import Reader
+from support.oracle import naive_mosaic
+from support.pc_emulator import BlobServer, TokenApi
+from support.stac_files import SHARED, write_cog
 
 from tiler.app import create_app
 from tiler.settings import Settings

@@ -15,7 +15,7 @@ import morecantile
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from stacapi_server import stac_api
+from support.stacapi_server import stac_api
 
 from tiler.app import create_app
 from tiler.catalog.loaders import load_collection

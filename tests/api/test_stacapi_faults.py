@@ -8,8 +8,6 @@ under test talks to it with pystac-client and requests, as it would to any API.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import morecantile
 import pytest
 from fastapi.testclient import TestClient
+from support.net import free_port, http_server, serve_in_thread
 
 from tiler.app import create_app
 from tiler.settings import Settings
@@ -141,16 +140,8 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(api: FakeApi, port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(api))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+def _serve(api: FakeApi, port: int = 0) -> ThreadingHTTPServer:
+    return serve_in_thread(http_server(_handler(api), port))
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +151,8 @@ def fake(synthetic):
     lons = [c[0] for f in items for c in f["geometry"]["coordinates"][0]]
     lats = [c[1] for f in items for c in f["geometry"]["coordinates"][0]]
     api = FakeApi(items, [min(lons), min(lats), max(lons), max(lats)])
-    port = _free_port()
-    server = _serve(api, port)
-    yield api, f"http://127.0.0.1:{port}"
+    server = _serve(api)
+    yield api, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
 
 
@@ -229,7 +219,7 @@ def test_an_unknown_collection_url_is_unavailable_not_a_crash(fake):
 
 def test_an_api_down_at_start_does_not_stop_the_server_and_recovers(fake):
     api, _ = fake
-    port = _free_port()  # nothing listens there yet
+    port = free_port()  # nothing listens there yet
     url = f"http://127.0.0.1:{port}/collections/test"
     settings = Settings(collections=[url], stac_api_timeout=1, search_cache_ttl=0)
     with TestClient(create_app(settings)) as c:

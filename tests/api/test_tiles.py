@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import morecantile
@@ -10,6 +9,7 @@ import numpy
 import pytest
 import rasterio
 from fastapi.testclient import TestClient
+from support.oracle import days
 
 from tiler.app import create_app
 from tiler.catalog.loaders import load_collection
@@ -37,11 +37,6 @@ def _decode(content: bytes) -> numpy.ndarray:
     """Decode an image body (PNG, JPEG, WebP) to (bands, rows, cols)."""
     with rasterio.MemoryFile(content) as mem, mem.open() as src:
         return src.read()
-
-
-def _days(items):
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return [(it.datetime - epoch).total_seconds() / 86400 for it in items]
 
 
 def test_healthz_and_docs(client):
@@ -82,7 +77,7 @@ def test_npy_tile_equals_oracle(client, synthetic, busy_tile, oracle, tile_reade
     assert int(r.headers["X-Items-Considered"]) == len(items) >= 3
     reads = [tile_reader({k: b.href for k, b in it.bands.items()}, t.x, t.y, t.z) for it in items]
     data, valid = oracle(
-        reads, lambda v: v["q"], ["q"], ["a", "b", "quality", "_index", "_date"], _days(items)
+        reads, lambda v: v["q"], ["q"], ["a", "b", "quality", "_index", "_date"], days(items)
     )
     numpy.testing.assert_array_equal(arr[-1] != 0, valid)
     numpy.testing.assert_array_equal(arr[:-1][:, valid], data[:, valid])

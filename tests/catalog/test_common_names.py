@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from support.stac_files import SHARED
 
 from tiler.catalog.assets import item_bands
 from tiler.catalog.collection_doc import collection_info, declared_aliases

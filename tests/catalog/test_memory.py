@@ -205,6 +205,10 @@ def test_list_values_sort_like_python_lists(tmp_path):
 # the cached and vectorised path against a naive loop
 
 
+#: cql2's error for an expression that is neither true nor false (a missing property)
+UNKNOWN = "Could not reduce expression to boolean"
+
+
 def _naive(col, text, start, end, ids, geom, sortby) -> list[str]:
     """Every item, one at a time: footprint, datetime, ids, cql2 matches; then sorted."""
     expr = cql2.Expr(text) if text else None
@@ -221,8 +225,10 @@ def _naive(col, text, start, end, ids, geom, sortby) -> list[str]:
             try:
                 if not expr.matches(doc):
                     continue
-            except Exception:
-                continue
+            except Exception as exc:  # cql2 raises a bare Exception, whatever went wrong
+                if str(exc) != UNKNOWN:
+                    raise
+                continue  # a property the item lacks: unknown, not a match
         out.append(it)
 
     def cmp(a, b) -> int:

@@ -1,4 +1,4 @@
-"""The test database itself (tests/pgstac_cluster.py): PostgreSQL 15 + PostGIS + PgSTAC,
+"""The test database itself (tests/support/pgstac_cluster.py): PostgreSQL 15 + PostGIS + PgSTAC,
 reachable with and without a password, on 127.0.0.1 only, and surviving a stop/start."""
 
 from __future__ import annotations

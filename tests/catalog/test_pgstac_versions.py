@@ -9,7 +9,6 @@ databases are made here (its migrations carry every older version); with pypgsta
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ import pypgstac
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from pgstac_cluster import pgstac_versions
 from shapely.geometry import box
+from support.oracle import days
+from support.pgstac_cluster import pgstac_versions
 
 from tiler.app import create_app
 from tiler.catalog.filters import Search
@@ -59,11 +59,6 @@ def invoke(*args: str) -> Any:
 
 def _settings(**kw: Any) -> Settings:
     return Settings(tile_cache_bytes=0, search_cache_ttl=0, read_threads=2, **kw)
-
-
-def _days(items: list[Any]) -> list[float]:
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return [(it.datetime - epoch).total_seconds() / 86400 for it in items]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +187,7 @@ def test_tiles_equal_the_oracle(
             tile_reader({k: b.href for k, b in it.bands.items()}, t.x, t.y, t.z) for it in items
         ]
         data, valid = oracle(
-            reads, lambda v: v["q"], ["q"], ["a", "b", "quality", "_index", "_date"], _days(items)
+            reads, lambda v: v["q"], ["q"], ["a", "b", "quality", "_index", "_date"], days(items)
         )
         numpy.testing.assert_array_equal(arr[-1] != 0, valid)
         numpy.testing.assert_array_equal(arr[:-1][:, valid], data[:, valid])

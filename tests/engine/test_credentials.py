@@ -9,11 +9,10 @@ AWS credentials). The per-bucket settings reach GDAL as path-specific options on
 from __future__ import annotations
 
 import http.client
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,9 @@ import boto3
 import morecantile
 import numpy
 import pytest
-from pc_emulator import TokenApi
-from remote_servers import environ, free_port, restore, rewrite_hrefs
+from support.net import http_server, serve_in_thread
+from support.pc_emulator import TokenApi
+from support.remote_servers import environ, restore, rewrite_hrefs
 
 from tiler.catalog.loaders import load_collection
 from tiler.engine.credentials import AccessRefused, Credentials, SasTokens, s3_options
@@ -99,11 +99,10 @@ class CheckingProxy:
 
     def __init__(self, upstream: int) -> None:
         self.upstream = upstream
-        self.port = free_port()
         self.refused: Counter[str] = Counter()
         self.passed: Counter[str] = Counter()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
+        self._server = http_server(self._handler())
+        self.port = self._server.server_port
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
@@ -154,7 +153,7 @@ class CheckingProxy:
         return Handler
 
     def __enter__(self) -> CheckingProxy:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -166,9 +165,9 @@ class CheckingProxy:
 def s3_buckets(synthetic: dict[str, Any]) -> Iterator[tuple[CheckingProxy, dict[str, Any]]]:
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    port = server.get_host_and_port()[1]
     old = environ(
         {
             "AWS_ACCESS_KEY_ID": "testing",

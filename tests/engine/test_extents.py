@@ -11,11 +11,12 @@ import datetime as dt
 
 import numpy
 import pytest
-from conftest import CRS, ORIGIN, RES, WMQ, stac_item, write_cog, write_collection
 from rasterio.crs import CRS as RioCRS
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
+from support.oracle import days
+from support.stac_files import CRS, ORIGIN, RES, WMQ, stac_item, write_cog, write_collection
 
 from tiler.catalog.loaders import load_collection
 from tiler.engine.extents import ExtentCache, Raster, item_reach, reach
@@ -27,10 +28,6 @@ SIZE = 64
 
 def _files(item):
     return {name: band.href for name, band in item.bands.items()}
-
-
-def _days(items):
-    return [it.days for it in items]
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +153,7 @@ def test_an_edge_tile_stops_early_once_extents_are_known(
     assert warm_stats.read == 1 and warm_stats.exited_early
     items = clear_west.items
     reads = [tile_reader(_files(it), t.x, t.y, t.z) for it in items]
-    data, valid = oracle(reads, lambda v: -v["cld"], ["cld"], out, _days(items))
+    data, valid = oracle(reads, lambda v: -v["cld"], ["cld"], out, days(items))
     for img in (cold, warm):
         numpy.testing.assert_array_equal(~img.array.mask[0], valid)
         for i in range(len(out)):

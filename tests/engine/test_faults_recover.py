@@ -20,22 +20,22 @@ from typing import Any
 
 import numpy
 import pytest
-from conftest import Mosaicker, naive_mosaic
 from rasterio.errors import RasterioIOError
-from remote_servers import RangeServer, environ, free_port, restore
-from test_remote_faults import (
+from support.engine import WAIT, Mosaicker
+from support.engine import item as _item
+from support.faults import (
     OUT,
     QUALITY,
     TIMEOUT,
-    _days,
-    _footprint,
-    _local_reads,
     assert_equals_oracle,
-    case,  # noqa: F401 (a fixture)
     check_reason,
+    footprint,
+    local_reads,
     remote_copy,
 )
-from test_schedule import WAIT, _item
+from support.net import free_port
+from support.oracle import days, naive_mosaic
+from support.remote_servers import RangeServer, environ, restore
 
 from tiler.catalog.filters import Search
 from tiler.catalog.loaders import load_collection
@@ -47,13 +47,13 @@ BACKOFF = 1.0  # the engine's back-off in these tests (s)
 
 
 @pytest.fixture(scope="module")
-def full(synthetic, tile_reader, case) -> dict[str, Any]:  # noqa: F811
+def full(synthetic, tile_reader, case) -> dict[str, Any]:
     """The oracle's tile of ``case`` with every item (the faulty one answers again)."""
     t = case["tile"]
-    found = load_collection(synthetic["path"]).search(Search(), _footprint(t))
+    found = load_collection(synthetic["path"]).search(Search(), footprint(t))
     assert [it.id for it in found] == case["ids"]
-    reads = [_local_reads(tile_reader, it, t) for it in found]
-    data, valid = naive_mosaic(reads, lambda v: v[QUALITY], [QUALITY], OUT, _days(found))
+    reads = [local_reads(tile_reader, it, t) for it in found]
+    data, valid = naive_mosaic(reads, lambda v: v[QUALITY], [QUALITY], OUT, days(found))
     return {**case, "data": data, "valid": valid, "wins": numpy.zeros_like(valid)}
 
 
@@ -258,12 +258,9 @@ def test_a_tile_over_a_hanging_server_waits_one_item_timeout_in_all(synthetic, t
         items = m.items(t)
         assert len(items) == 21
         try:
-            begin = time.monotonic()
             img, stats = m.tile(t, QUALITY, OUT)
-            took = time.monotonic() - begin
         finally:
             engine.close()
     assert stats.skipped == {it.id: f"timed out after {timeout:g} s" for it in items}
     assert stats.expiries == 1  # one deadline for the whole tile
     assert img.array.mask.all() and stats.used == []
-    assert took < 3 * timeout, f"the tile took {took:.1f} s"

@@ -60,20 +60,15 @@ def _bands(n: int, h: int, w: int, bmask: numpy.ndarray) -> list[numpy.ma.Masked
     return out
 
 
-@settings(max_examples=300, deadline=None)
-@given(stacks())
-def test_feed_in_collection_order_matches_naive(case):
-    q, qmask, bmask, _ = case
-    n, h, w = q.shape
-    expected = naive(q, qmask)
-    method = QualityMosaicMethod()
-    bands = _bands(n, h, w, bmask)
-    for i in range(n):
-        method.feed(bands[i], quality=numpy.ma.MaskedArray(q[i], mask=qmask[i]))
+def _assert_winners_bands(
+    method: QualityMosaicMethod, expected: numpy.ndarray, bmask: numpy.ndarray
+) -> None:
+    """The naive winner everywhere; all bands come from it, with its own mask; no winner:
+    every band masked."""
     assert method.winner is not None
     numpy.testing.assert_array_equal(method.winner, expected)
-    # all bands come from the winner, with the winner's own mask
     assert method.mosaic is not None
+    h, w = expected.shape
     for r in range(h):
         for c in range(w):
             k = expected[r, c]
@@ -85,24 +80,25 @@ def test_feed_in_collection_order_matches_naive(case):
                 assert (method.mosaic.mask[:, r, c] == bmask[k, r, c]).all()
 
 
+@pytest.mark.parametrize("way", ["feed-in-collection-order", "decide-then-fill-any-order"])
 @settings(max_examples=300, deadline=None)
-@given(stacks())
-def test_any_read_order_with_index_matches_naive(case):
+@given(case=stacks())
+def test_winners_and_their_bands_match_naive(way, case):
+    """Fed in collection order, or decided then filled in any read order (with the items'
+    indexes): the naive winner everywhere, all bands from it with its own mask."""
     q, qmask, bmask, order = case
     n, h, w = q.shape
-    expected = naive(q, qmask)
     method = QualityMosaicMethod()
-    for i in order:
-        method.decide(numpy.ma.MaskedArray(q[i], mask=qmask[i]), i)
-    assert method.winner is not None
-    numpy.testing.assert_array_equal(method.winner, expected)
     bands = _bands(n, h, w, bmask)
-    for i in reversed(order):
-        method.fill(bands[i], i)
-    if (expected >= 0).any():
-        assert method.mosaic is not None
-        won = expected >= 0
-        numpy.testing.assert_array_equal(method.mosaic.data[0][won], expected[won] + 1)
+    if way == "feed-in-collection-order":
+        for i in range(n):
+            method.feed(bands[i], quality=numpy.ma.MaskedArray(q[i], mask=qmask[i]))
+    else:
+        for i in order:
+            method.decide(numpy.ma.MaskedArray(q[i], mask=qmask[i]), i)
+        for i in reversed(order):
+            method.fill(bands[i], i)
+    _assert_winners_bands(method, naive(q, qmask), bmask)
 
 
 def test_best_holds_the_winning_quality_as_float64():

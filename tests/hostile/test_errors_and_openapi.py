@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 from fastapi.testclient import TestClient
-from helpers_hostile import LAT, LON, refused
 from rasterio.errors import RasterioIOError
+from support.hostile import LAT, LON, json_error
 
 from tiler.app import create_app
 from tiler.catalog.loaders import load_collection
@@ -77,7 +77,7 @@ def failing(demo_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
 
 def test_an_unexpected_failure_is_a_500_without_the_path(failing: TestClient) -> None:
     r = failing.get(TILE)
-    refused(r, 500, "internal error (RasterioIOError)", "server log")
+    json_error(r, 500, "internal error (RasterioIOError)", "server log")  # the engine failed
     assert "/srv" not in r.text
     assert failing.get("/healthz").status_code == 200
 

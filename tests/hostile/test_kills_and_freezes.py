@@ -1,9 +1,10 @@
 """Inputs that crashed (SIGSEGV), exhausted (OOM) or froze a worker answer a 400 at once.
 
-They run in one child process with a memory limit and a timeout (conftest.run_in_child):
+They run in one child process with a memory limit and a timeout (support.hostile.run_in_child):
 a guard that regresses makes its cases fail as "killed" or "hung" instead of taking the test
-run down. Each answer must come within ``DEADLINE`` (a second, as the issue asks; the text is
-refused before any parser or transform sees it, in milliseconds).
+run down. Each refusal comes before the engine is called (the text is refused before any
+parser or transform sees it, in milliseconds; ``FROZEN`` seconds would be a freeze: the
+"within a second" of the issue is a timing, kept out of the unit tests).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from typing import Any
 
 import pytest
-from helpers_hostile import BBOX_3857, DEADLINE, LAT, LON, run_in_child
+from support.hostile import BBOX_3857, FROZEN, LAT, LON, run_in_child
 
 from tiler.catalog.filters import (
     MAX_FILTER_DEPTH,
@@ -228,8 +229,8 @@ def test_refused_at_once_and_the_process_still_answers(
     assert got["status"] == status, got
     assert got["health"] == 200
     if status >= 400:
-        assert got["seconds"] < DEADLINE, got["seconds"]
-    if status >= 400:
+        assert got["engine_calls"] == 0  # refused before any work
+        assert got["seconds"] < FROZEN, got["seconds"]  # not frozen
         assert got["type"].startswith("application/json")
         detail = json.loads(got["body"])["detail"]
         for fragment in fragments:

@@ -6,58 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.net import tiler_serve
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(demo: Path, log: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``tiler serve demo`` on a free port, once ``/healthz`` answers."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "tiler.cli", "serve", str(demo), "--port", str(port), *args]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT
-        )
-    for _ in range(200):  # up to about 60 s
-        if proc.poll() is not None:
-            pytest.fail(f"server exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return proc, port
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail(f"server not healthy:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _exchange(port: int, request: bytes) -> bytes:
@@ -80,11 +40,9 @@ def _exchange(port: int, request: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(demo_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    proc, port = _start(demo_path, tmp_path_factory.mktemp("served") / "server.log")
-    try:
-        yield port
-    finally:
-        _stop(proc)
+    log = tmp_path_factory.mktemp("served") / "server.log"
+    with tiler_serve(str(demo_path), log=log, cwd=ROOT) as served:
+        yield served.port
 
 
 @pytest.mark.parametrize(
@@ -128,8 +86,10 @@ def _connect_outcome(port: int) -> str:
 def test_a_stopping_server_with_workers_refuses_new_connections(
     demo_path: Path, tmp_path: Path
 ) -> None:
-    proc, port = _start(demo_path, tmp_path / "server.log", "--workers", "2")
-    try:
+    with tiler_serve(
+        str(demo_path), "--workers", "2", log=tmp_path / "server.log", cwd=ROOT
+    ) as served:
+        proc, port = served.proc, served.port
         # a request in flight that the test holds open: its body comes later
         held = socket.create_connection(("127.0.0.1", port), timeout=30)
         body = b'{"type": "Feature", "geometry": null, "properties": {}}'
@@ -153,5 +113,3 @@ def test_a_stopping_server_with_workers_refuses_new_connections(
         held.close()
         assert answer.startswith(b"HTTP/1.1 4"), answer[:300]  # a null geometry: refused
         proc.wait(timeout=30)
-    finally:
-        _stop(proc)

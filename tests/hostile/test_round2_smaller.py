@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import pytest
 from fastapi import FastAPI, Path, Query
 from fastapi.testclient import TestClient
-from helpers_hostile import BBOX, refused
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support.hostile import BBOX, count_work, refused
 
 from tiler import errors
 from tiler.api import deps
@@ -127,7 +127,7 @@ def ascii_app() -> TestClient:
         return z if n is None else z + n
 
     errors.install(app)  # the app's validation handler: a 400 JSON
-    return TestClient(app)
+    return count_work(TestClient(app))  # no engine: no work
 
 
 @pytest.mark.parametrize(

@@ -18,16 +18,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.net import tiler_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -39,47 +37,16 @@ TIMEOUT_S = 600  # the run takes about a minute; a hang fails the test
 CHECKS = "not_a_server_error,status_code_conformance"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(demo_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "TILER_MAX_EXPORT_PIXELS": "65536",  # exports of at most 256 x 256: a fast run
         "TILER_TILE_CACHE_BYTES": "0",
     }
-    log_path = tmp_path_factory.mktemp("st-server") / "server.log"
-    with log_path.open("wb") as log:
-        cmd = [sys.executable, "-m", "tiler.cli", "serve", str(demo_path), "--port", str(port)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"server exited ({proc.returncode}):\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not healthy in 60 s:\n{log_path.read_text()}")
-                time.sleep(0.3)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    log = tmp_path_factory.mktemp("st-server") / "server.log"
+    with tiler_serve(str(demo_path), log=log, env=env, cwd=ROOT) as served:
+        yield served.url
 
 
 def _interactions(report: Path) -> Iterator[tuple[str, int, str, bytes]]:

@@ -25,7 +25,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from support.net import free_port
 
 PG_MAJOR = 15
 DEBIAN_BINDIR = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
@@ -117,12 +118,6 @@ def pgstac_versions(oldest: tuple[int, int] = (0, 9)) -> dict[str, str]:
         if (major, minor) >= oldest:
             newest[f"{major}.{minor}"] = name
     return newest
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _is_root() -> bool:
@@ -396,7 +391,7 @@ class PgstacCluster:
         try:
             self._initdb()
             for attempt in range(3):  # another process may take the free port first
-                self.port = _free_port()
+                self.port = free_port()  # PostgreSQL must be told a number
                 self._write_conf()
                 try:
                     self._pg_ctl_start()
@@ -441,7 +436,7 @@ class PgstacCluster:
     def _write_conf(self) -> None:
         path = self.data_dir / "tiler_tests.conf"
         path.write_text(
-            "# written by tests/pgstac_cluster.py\n"
+            "# written by tests/support/pgstac_cluster.py\n"
             "listen_addresses = '127.0.0.1'\n"
             f"port = {self.port}\n"
             f"unix_socket_directories = '{self.socket_dir}'\n"
@@ -535,7 +530,7 @@ class PgstacCluster:
         self.create_database(self.dbname)
 
 
-if __name__ == "__main__":  # a manual check: python tests/pgstac_cluster.py
+if __name__ == "__main__":  # a manual check: PYTHONPATH=tests python -m support.pgstac_cluster
     state = PgstacCluster.available()
     if not state:
         sys.exit(f"unavailable: {state.reason}")

@@ -14,15 +14,16 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from support.net import http_server, serve_in_thread
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
@@ -33,12 +34,6 @@ _FRESH_NUMBERS = itertools.count(1)
 
 #: what :attr:`RangeServer.faults` may ask for
 FAULTS = ("500", "403", "404", "hang", "truncate")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RangeServer:
@@ -58,8 +53,9 @@ class RangeServer:
     Args:
         root: the folder served.
         latency: seconds before each answer.
-        port: the loopback port (default: a free one), e.g. one that clients already
-            tried while nothing listened (a server down, then back).
+        port: the loopback port (default: one the kernel chooses as the server binds),
+            e.g. one that clients already tried while nothing listened (a server down,
+            then back).
     """
 
     def __init__(self, root: Path, latency: float = 0.0, port: int | None = None) -> None:
@@ -72,10 +68,9 @@ class RangeServer:
         self.asked: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self.port = free_port() if port is None else port
+        self._server = http_server(self._handler(), port or 0)
+        self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
 
     def _count(self, sent: int) -> None:
         with self._lock:
@@ -211,7 +206,7 @@ class RangeServer:
         return Handler
 
     def __enter__(self) -> RangeServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -226,9 +221,9 @@ def s3_server(files: dict[str, Path], bucket: str = "cogs") -> Iterator[dict[str
     import boto3
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    port = server.get_host_and_port()[1]
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,73 @@ BBOX = "-103.195,40.135,-103.185,40.145"
 BBOX_3857 = "-11487600,4885600,-11486500,4887000"
 
 
-#: seconds within which a refusal must come (issue 11: "answers 4xx within a second"); the
-#: refusals take milliseconds, the margin is for a busy machine
-DEADLINE = 1.0
+#: seconds after which a case of the child process counts as frozen: refusals take
+#: milliseconds, so this bound fails on a real freeze, not on a busy machine ("within a
+#: second", issue 11, is measured by the benchmarks, not asserted here)
+FROZEN = 15.0
+
+#: ``response.extensions`` key: the engine's calls (mosaic, point) during the request
+ENGINE_CALLS = "tiler.engine_calls"
 
 
-def refused(response: Any, status: int, *fragments: str, deadline: float = DEADLINE) -> None:
-    """``response`` is a JSON ``status`` whose detail contains every fragment, answered
-    within ``deadline`` seconds (httpx's ``elapsed``: request sent to body read)."""
+class EngineSpy:
+    """Records the names of an engine's calls (``mosaic``, ``point``: a request's work)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+        for name in ("mosaic", "point"):
+            setattr(engine, name, self._spy(name, getattr(engine, name)))
+
+    def _spy(self, name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.calls.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+
+def count_work(client: Any) -> Any:
+    """Make a started ``TestClient`` record in each response the engine's calls its request
+    made (``response.extensions[ENGINE_CALLS]``, checked by :func:`refused`). An app
+    without an engine records none."""
+    engine = getattr(client.app.state, "engine", None)
+    spy = EngineSpy(engine) if engine is not None else None
+
+    def on_request(request: Any) -> None:
+        request.extensions[ENGINE_CALLS] = len(spy.calls) if spy else 0
+
+    def on_response(response: Any) -> None:
+        start = response.request.extensions[ENGINE_CALLS]
+        response.extensions[ENGINE_CALLS] = spy.calls[start:] if spy else []
+
+    client.event_hooks = {"request": [on_request], "response": [on_response]}
+    return client
+
+
+def json_error(response: Any, status: int, *fragments: str) -> None:
+    """``response`` is a JSON ``status`` whose detail contains every fragment."""
     assert response.status_code == status, response.text[:500]
-    assert response.elapsed.total_seconds() < deadline, response.elapsed
     assert response.headers["content-type"].startswith("application/json")
     detail = response.json()["detail"]
     assert isinstance(detail, str)
     for fragment in fragments:
         assert fragment in detail, detail
+
+
+def refused(response: Any, status: int, *fragments: str) -> None:
+    """:func:`json_error`, refused before the engine was called (a client of
+    :func:`count_work`)."""
+    json_error(response, status, *fragments)
+    assert ENGINE_CALLS in response.extensions, "not a client of support.hostile.count_work"
+    assert response.extensions[ENGINE_CALLS] == [], "the engine was called"
+
+
+def refused_and_alive(client: Any, response: Any, status: int, *fragments: str) -> None:
+    """:func:`refused`, and the server still answers."""
+    refused(response, status, *fragments)
+    assert client.get("/healthz").status_code == 200
 
 
 # ---------------------------------------------------------------------------------------
@@ -49,15 +102,21 @@ from tiler.settings import Settings
 path, cases = json.loads(sys.stdin.read())
 with TestClient(create_app(Settings(collections=[path], read_threads=2))) as client:
     client.get("/collections/demo/point/0,100")  # warm-up, as tests/hostile/conftest.py
+    engine, reads = client.app.state.engine, []
+    for method in ("mosaic", "point"):  # as support.hostile.EngineSpy
+        real = getattr(engine, method)
+        setattr(engine, method, lambda *a, _real=real, **k: reads.append(1) or _real(*a, **k))
     for name, url, params in cases:
         print(json.dumps(["start", name]), flush=True)
         t0 = time.perf_counter()
+        before = len(reads)
         r = client.get(url, params=params)
         seconds = time.perf_counter() - t0
+        started = len(reads) - before
         health = client.get("/healthz").status_code
         body = r.text[:2000]
         print(json.dumps(["done", name, r.status_code, r.headers["content-type"], body, health,
-                          seconds]), flush=True)
+                          seconds, started]), flush=True)
 """
 
 
@@ -67,9 +126,9 @@ def run_in_child(
     """Run GET ``cases`` (name, url, params) against a fresh app in a child process.
 
     Returns:
-        Per case: status, content type, body, seconds to the answer, and the /healthz
-        status right after; a case still running at the timeout, or that killed the child,
-        has status "hung" or "killed".
+        Per case: status, content type, body, seconds to the answer, engine calls made,
+        and the /healthz status right after; a case still running at the timeout, or that
+        killed the child, has status "hung" or "killed".
     """
     results: dict[str, dict[str, Any]] = {}
     try:
@@ -90,12 +149,13 @@ def run_in_child(
         if event[0] == "start":
             results[event[1]] = {"status": ended}
         else:
-            _, name, status, ctype, body, health, seconds = event
+            _, name, status, ctype, body, health, seconds, reads = event
             results[name] = {
                 "status": status,
                 "type": ctype,
                 "body": body,
                 "health": health,
                 "seconds": seconds,
+                "engine_calls": reads,
             }
     return results

@@ -20,12 +20,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from remote_servers import RangeServer, free_port
+from support.net import http_server, serve_in_thread
+from support.remote_servers import RangeServer
 
 PREFIX = "/api/sas/v1/token/"
 
@@ -63,10 +64,9 @@ class TokenApi:
         self.reissue = True
         self._current: dict[tuple[str, str], Token] = {}
         self._lock = threading.Lock()
-        self.port = free_port()
+        self._server = http_server(self._handler())
+        self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}{PREFIX.rstrip('/')}"
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
 
     def issue(self, account: str, container: str) -> Token:
         """The current token of a container (a new one if none is valid)."""
@@ -147,7 +147,7 @@ class TokenApi:
         return Handler
 
     def __enter__(self) -> TokenApi:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def __exit__(self, *exc: object) -> None:
