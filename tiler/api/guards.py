@@ -2,26 +2,24 @@
 
 - ``colormap`` / ``colormap_name`` (titiler's names): the JSON is bounded in size, depth and
   entries, keys are integers, colours hex or 3-4 integers in 0..255;
-- ``nodata``: a finite number, or ``nan``, that every band the request reads can hold.
+- ``nodata``: a finite number, or ``nan``, that every band the request reads can hold (of
+  the bands whose data type the catalogue recorded when it loaded).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-import numpy
-import rasterio
 from fastapi import Query
-from rasterio.errors import RasterioError
 from rio_tiler.colormap import cmap as default_cmap
 from rio_tiler.types import ColorMapType
 
 from tiler.catalog.base import Catalog
+from tiler.engine.io import nodata_fits, nodata_refused
 from tiler.errors import InvalidNodata, InvalidVisualisation
 
 #: longest ``colormap`` JSON, and most entries (a discrete colormap is applied entry by entry)
@@ -158,59 +156,28 @@ def check_nodata_value(value: float | None) -> float | None:
     return value
 
 
-def fits(value: float, dtype: str) -> bool:
-    """Whether a nodata value can be held by ``dtype`` (NaN only by floats)."""
-    kind = numpy.dtype(dtype)
-    if kind.kind in "iu":
-        info = numpy.iinfo(kind)
-        return math.isfinite(value) and info.min <= value <= info.max
-    if kind.kind == "f":
-        return math.isnan(value) or abs(value) <= float(numpy.finfo(kind).max)
-    return True
-
-
-@functools.lru_cache(maxsize=256)
-def _file_dtype(href: str, bidx: int) -> str | None:
-    try:
-        with rasterio.open(href) as src:
-            return str(src.dtypes[bidx - 1])
-    except (RasterioError, OSError, IndexError):
-        return None  # unknown: the read decides
-
-
-def _allowed(dtype: str) -> str:
-    kind = numpy.dtype(dtype)
-    if kind.kind in "iu":
-        info = numpy.iinfo(kind)
-        return f"a whole number in {info.min}..{info.max}"
-    return "a finite number or nan"
-
-
 def check_nodata(catalog: Catalog, value: float | None, bands: Iterable[str]) -> None:
     """Refuse a nodata override that a band the request reads cannot hold.
 
-    The data types come from the collection's sample item: its ``raster:bands`` data
-    types, else its files' headers (read once per file).
+    The data types are those the catalogue recorded when it loaded
+    (:attr:`~tiler.catalog.models.CollectionInfo.data_types`): no file is opened and no
+    catalogue queried per request. A band of unknown type is left to the read, which
+    refuses the override the same way against the file's own data type
+    (:func:`~tiler.engine.io.check_nodata_fits`).
 
     Raises:
         InvalidNodata: e.g. nan or 300 for an 8-bit band.
     """
     if value is None:
         return
-    item = catalog.sample()
-    if item is None:
-        return
+    types = catalog.info().data_types
     for name in dict.fromkeys(bands):
-        band = item.bands.get(name)
-        if band is None:
+        dtype = types.get(name)
+        if dtype is None:
             continue
-        dtype = band.data_type or _file_dtype(band.href, band.bidx)
         try:
-            ok = dtype is None or fits(value, dtype)
+            ok = nodata_fits(value, dtype)
         except TypeError:  # a data type numpy does not know: the read decides
             continue
         if not ok:
-            raise InvalidNodata(
-                f"nodata={value:g} cannot be held by band {name!r} ({dtype}): use "
-                f"{_allowed(str(dtype))}, or leave nodata out to use the files' own"
-            )
+            raise nodata_refused(value, name, dtype)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from tiler.catalog.assets import asset_bands, common_name
-from tiler.catalog.models import CollectionInfo, band_aliases
+from tiler.catalog.models import CollectionInfo, band_aliases, declared_data_types
 
 #: the bounds of a collection whose document has no valid spatial extent
 WORLD = (-180.0, -90.0, 180.0, 90.0)
@@ -83,6 +83,18 @@ def declared_aliases(doc: dict[str, Any], bands: list[str]) -> dict[str, list[st
     return band_aliases(pairs, bands)
 
 
+def declared_types(doc: dict[str, Any], bands: list[str]) -> dict[str, str]:
+    """The bands' data types that ``item_assets`` declare (``raster:bands`` ``data_type``).
+
+    ``tiler load`` copies the first item's assets there; a STAC API's collection may
+    declare them too (Earth Search v1 does). Bands it does not declare are left out.
+    """
+    item_assets = doc.get("item_assets")
+    if not isinstance(item_assets, dict):
+        return {}
+    return declared_data_types(asset_bands(item_assets).values(), bands)
+
+
 def collection_info(
     doc: dict[str, Any], collection_id: str, bands: list[str], item_count: int | None
 ) -> CollectionInfo:
@@ -104,4 +116,5 @@ def collection_info(
         item_count=item_count,
         summaries=dict(doc.get("summaries") or {}),
         aliases=declared_aliases(doc, bands),
+        data_types=declared_types(doc, bands),
     )

@@ -19,7 +19,13 @@ from shapely.geometry.base import BaseGeometry
 
 from tiler.catalog.base import Catalog, ItemPage
 from tiler.catalog.filters import Search, compile_filter, matches, referenced
-from tiler.catalog.models import CollectionInfo, Item, band_aliases, summarise
+from tiler.catalog.models import (
+    CollectionInfo,
+    Item,
+    band_aliases,
+    declared_data_types,
+    summarise,
+)
 from tiler.catalog.ordering import dense, ranks_of
 from tiler.errors import TooManyItems
 
@@ -109,6 +115,9 @@ class MemoryCatalog(Catalog):
                 item_count=len(self.items),
                 summaries=summarise(self.items),
                 aliases=band_aliases(pairs, self.bands),
+                data_types=declared_data_types(
+                    (b for item in self.items for b in item.bands.values()), self.bands
+                ),
             )
         return self._info
 

@@ -125,6 +125,9 @@ class CollectionInfo:
         summaries: STAC-style summaries of item properties.
         aliases: common names (``eo:bands`` / ``bands``) that are not band names, each with
             the band names that declare it, in band order (more than one: ambiguous).
+        data_types: the data type of each band whose type the catalogue knows when it
+            loads (``raster:bands`` ``data_type``), by band name; a band left out is of
+            unknown type (checks that need it let the read decide).
     """
 
     id: str
@@ -137,6 +140,7 @@ class CollectionInfo:
     item_count: int | None
     summaries: dict[str, Any] = field(default_factory=dict)
     aliases: dict[str, list[str]] = field(default_factory=dict)
+    data_types: dict[str, str] = field(default_factory=dict)
 
     @property
     def default_render(self) -> dict[str, Any]:
@@ -219,6 +223,23 @@ def band_aliases(
             named.setdefault(common, set()).add(band)
     firsts = sorted(named, key=lambda c: min(order[b] for b in named[c]))
     return {c: sorted(named[c], key=order.__getitem__) for c in firsts}
+
+
+def declared_data_types(bands: Iterable[Band], names: Sequence[str]) -> dict[str, str]:
+    """The data type of each of ``names`` that ``bands`` declare: the first one declared.
+
+    Args:
+        bands: bands of items (or of ``item_assets``), in collection order.
+        names: the collection's band names; the result follows their order.
+    """
+    wanted = set(names)
+    found: dict[str, str] = {}
+    for band in bands:
+        if band.data_type is not None and band.name in wanted and band.name not in found:
+            found[band.name] = band.data_type
+            if len(found) == len(wanted):
+                break
+    return {name: found[name] for name in names if name in found}
 
 
 # ---------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from tiler.engine.extents import ExtentCache
 from tiler.engine.grids import Grid
 from tiler.engine.jobs import FailedFiles, reset_gdal_error
 from tiler.engine.scrubbing import scrubbed
+from tiler.errors import InvalidNodata
 
 __all__ = [
     "GDAL_DEFAULTS",
@@ -47,6 +48,8 @@ __all__ = [
     "StallGuard",
     "default_transform",
     "native_maxzoom",
+    "nodata_fits",
+    "nodata_refused",
     "remember_default_transforms",
 ]
 
@@ -116,6 +119,47 @@ def _unscale(data: numpy.ndarray, band: Band, opts: ReadOptions) -> numpy.ndarra
     return data.astype("float64") * scale + offset
 
 
+def nodata_fits(value: float, dtype: str) -> bool:
+    """Whether a nodata value can be held by ``dtype`` (NaN only by floats).
+
+    Raises:
+        TypeError: numpy does not know ``dtype``.
+    """
+    kind = numpy.dtype(dtype)
+    if kind.kind in "iu":
+        info = numpy.iinfo(kind)
+        return math.isfinite(value) and info.min <= value <= info.max
+    if kind.kind == "f":
+        return math.isnan(value) or abs(value) <= float(numpy.finfo(kind).max)
+    return True
+
+
+def nodata_refused(value: float, name: str, dtype: str) -> InvalidNodata:
+    """The 400 of a nodata override that band ``name`` of type ``dtype`` cannot hold."""
+    kind = numpy.dtype(dtype)
+    if kind.kind in "iu":
+        info = numpy.iinfo(kind)
+        allowed = f"a whole number in {info.min}..{info.max}"
+    else:
+        allowed = "a finite number or nan"
+    return InvalidNodata(
+        f"nodata={value:g} cannot be held by band {name!r} ({dtype}): use {allowed}, or "
+        "leave nodata out to use the files' own"
+    )
+
+
+def check_nodata_fits(value: float, bands: Sequence[Band], dtypes: Sequence[str]) -> None:
+    """Refuse a nodata override that a band of a file (data types ``dtypes``) cannot hold.
+
+    Raises:
+        InvalidNodata: e.g. nan or 300 for an 8-bit band.
+    """
+    for band in bands:
+        dtype = str(dtypes[band.bidx - 1])
+        if not nodata_fits(value, dtype):
+            raise nodata_refused(value, band.name, dtype)
+
+
 class ItemReader:
     """Reads items' bands onto grids through a :class:`DatasetCache`.
 
@@ -176,7 +220,7 @@ class ItemReader:
             if remote:
                 self.failed.check(href)
             try:
-                array = self._read_file(href, grid, [b.bidx for b in bands], options, extra)
+                array = self._read_file(href, grid, bands, options, extra)
             except _OUTSIDE:
                 return None
             except FileNotAnswering:  # refused, not read: nothing new about the file
@@ -196,11 +240,11 @@ class ItemReader:
         self,
         href: str,
         grid: Grid,
-        indexes: list[int],
+        bands: list[Band],
         options: dict[str, Any],
         extra: dict[str, Any],
     ) -> numpy.ma.MaskedArray:
-        """Read bands ``indexes`` of the file ``href`` onto ``grid``, signed if it needs it.
+        """Read ``bands`` of the file ``href`` onto ``grid``, signed if it needs it.
 
         A signed read that fails is tried again once on a new handle, signed anew (a
         refusal in the middle of a read, e.g. its token expired, only says that the read
@@ -209,6 +253,7 @@ class ItemReader:
         from, which name the signed URL).
 
         Raises:
+            InvalidNodata: the nodata override cannot be held by a band's data type.
             AccessRefused: a signed read was refused again with a renewed token, or no
                 token could be had.
             RasterioError, RioTilerError, OSError, CPLE_BaseError: another fault.
@@ -226,6 +271,9 @@ class ItemReader:
                 ):
                     if href not in self.extents:  # once per file, not per read
                         self.extents.learn(href, ds.crs, ds.transform, ds.width, ds.height)
+                    if "nodata" in extra:  # one the file's data type cannot hold: a 400
+                        check_nodata_fits(extra["nodata"], bands, ds.dtypes)
+                    indexes = [b.bidx for b in bands]
                     array: numpy.ma.MaskedArray = grid.read(src, indexes, **extra)
                     return array
             except (*_OUTSIDE, FileNotAnswering):
