@@ -154,7 +154,9 @@ def test_zoom_range_of_an_unreadable_file_is_not_kept(synthetic, tmp_path):
     from tiler.api.maps import zoom_range
     from tiler.catalog.loaders import load_collection
     from tiler.catalog.memory import MemoryCatalog
+    from tiler.engine.credentials import Credentials
 
+    opener = Credentials()
     col = load_collection(synthetic["path"])
     first = col.items[0]
     band = next(iter(first.bands.values()))
@@ -162,8 +164,8 @@ def test_zoom_range_of_an_unreadable_file_is_not_kept(synthetic, tmp_path):
     item = dataclasses.replace(first, bands={band.name: dataclasses.replace(band, href=str(later))})
     catalog = MemoryCatalog("c", [item])
     wmq = morecantile.tms.get("WebMercatorQuad")
-    assert zoom_range(catalog, wmq) == (wmq.maxzoom - 6, wmq.maxzoom)  # unreadable: fallback
+    assert zoom_range(catalog, wmq, opener) == (wmq.maxzoom - 6, wmq.maxzoom)  # unreadable
     shutil.copy(band.href, later)
-    native = zoom_range(col, wmq)
+    native = zoom_range(col, wmq, opener)
     assert native[1] < wmq.maxzoom
-    assert zoom_range(catalog, wmq) == native  # readable now: not frozen at the fallback
+    assert zoom_range(catalog, wmq, opener) == native  # readable now: not frozen at fallback

@@ -319,3 +319,16 @@ def test_a_partial_refusal_is_a_skip(pc_data, emulator):
     skipped = r.headers["x-items-skipped"]
     assert victim in skipped and "access denied" in skipped
     _no_secret(api, _response_text(r))
+
+
+def test_tilejson_reads_the_native_zoom_through_signed_urls(pc_data, emulator, caplog):
+    """TileJSON's maxzoom comes from a sample item's file, opened signed like reads (an
+    unsigned open is refused by the blob server and would fall back to the matrix set's
+    maxzoom, 24); no token in the log."""
+    api, blob = emulator
+    caplog.set_level(logging.DEBUG)
+    with _client(pc_data, api, blob) as client:
+        r = client.get(f"/collections/{CID}/WebMercatorQuad/tilejson.json")
+        assert r.status_code == 200, r.text
+        assert r.json()["maxzoom"] < 24
+        _no_secret(api, r.text, *(rec.getMessage() for rec in caplog.records))

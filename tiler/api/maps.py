@@ -21,6 +21,7 @@ from tiler.api.deps import (
     TMS_IDS,
     Mosaic,
     get_catalog,
+    get_engine,
     get_min_zoom,
     get_tms,
     mosaic_params,
@@ -29,6 +30,7 @@ from tiler.api.deps import (
 from tiler.api.responses import registered_media_type
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
+from tiler.engine.credentials import Credentials
 from tiler.engine.io import native_maxzoom
 from tiler.errors import BadRequest
 from tiler.render import Format
@@ -75,24 +77,25 @@ class _Unreadable(Exception):
 
 
 @functools.lru_cache(maxsize=256)
-def _native_zoom(href: str, tms_id: str) -> int:
-    zoom = native_maxzoom(href, default_tms.get(tms_id))
+def _native_zoom(href: str, tms_id: str, credentials: Credentials) -> int:
+    zoom = native_maxzoom(href, default_tms.get(tms_id), credentials.sign(href).url)
     if zoom is None:
         raise _Unreadable(href)
     return zoom
 
 
-def zoom_range(catalog: Catalog, tms: TileMatrixSet) -> tuple[int, int]:
+def zoom_range(catalog: Catalog, tms: TileMatrixSet, credentials: Credentials) -> tuple[int, int]:
     """Zooms a map should request: native resolution of a sample item and 6 levels out.
 
-    Falls back to the matrix set's range while that item cannot be read (logged).
+    The item's file is opened as reads open it (``credentials``: signed where its host
+    needs it). Falls back to the matrix set's range while that item cannot be read (logged).
     """
     item = catalog.sample()
     if item is None or not item.bands:
         return tms.minzoom, tms.maxzoom
     first = next(iter(item.bands.values()))
     try:
-        maxzoom = min(_native_zoom(first.href, tms.id), tms.maxzoom)
+        maxzoom = min(_native_zoom(first.href, tms.id, credentials), tms.maxzoom)
     except _Unreadable:
         maxzoom = tms.maxzoom
     return max(tms.minzoom, maxzoom - 6), maxzoom
@@ -183,7 +186,7 @@ def tilejson(
     """
     chosen_zooms(tms, (tms.minzoom, tms.maxzoom), minzoom, maxzoom)  # 400 before any work
     info = catalog.info()
-    lo, hi = zoom_range(catalog, tms)
+    lo, hi = zoom_range(catalog, tms, get_engine(request).credentials)
     lo = min(hi, max(lo, min_zoom(catalog, tms, mosaic.search, hi)))
     lo, hi = chosen_zooms(tms, (lo, hi), minzoom, maxzoom)
     url = tile_url(request, catalog.id, tms, tile_format, tile_scale)
@@ -215,7 +218,7 @@ def wmts(
 ) -> Any:
     """One layer for the request's parameters, and one per preset of the collection."""
     info = catalog.info()
-    lo, hi = zoom_range(catalog, tms)
+    lo, hi = zoom_range(catalog, tms, get_engine(request).credentials)
     limits = tms_limits(tms, info.bounds, zooms=(lo, hi))
     url = tile_url(request, catalog.id, tms, tile_format, 1)
     url = url.replace("{z}", "{TileMatrix}").replace("{x}", "{TileCol}")
@@ -292,7 +295,7 @@ def tileset(
 ) -> dict[str, Any]:
     """Tileset metadata (OGC API - Tiles) with the tile template and matrix limits."""
     info = catalog.info()
-    lo, hi = zoom_range(catalog, tms)
+    lo, hi = zoom_range(catalog, tms, get_engine(request).credentials)
     base = public_base(request)
     url = tile_url(request, catalog.id, tms, Format.png, 1)
     url = url.replace("{z}", "{tileMatrix}").replace("{x}", "{tileCol}")

@@ -327,15 +327,21 @@ def remember_default_transforms() -> None:
     setattr(rio_tiler.utils, "calculate_default_transform", default_transform)  # noqa: B010
 
 
-def native_maxzoom(href: str, tms: TileMatrixSet) -> int | None:
+def native_maxzoom(href: str, tms: TileMatrixSet, url: str | None = None) -> int | None:
     """The zoom of ``tms`` that matches the native resolution of ``href``.
+
+    Args:
+        href: the file (what a failure logs).
+        tms: the tile matrix set.
+        url: what to open instead (``href`` signed: never logged).
 
     Returns:
         The zoom, or None when the file cannot be read (logged).
     """
     try:
-        with Reader(href, tms=tms) as src:
+        with Reader(url or href, tms=tms) as src:
             return int(src.maxzoom)
     except (RasterioError, RioTilerError, OSError) as exc:
-        logger.warning("cannot read %s to find its native zoom: %s", href, exc)
+        why = exc if url is None else type(exc).__name__  # a signed URL's error names it
+        logger.warning("cannot read %s to find its native zoom: %s", href, why)
         return None
