@@ -13,6 +13,13 @@ Two kinds of collections are made:
   once, and collections of their first 8, 16, 32 and 64 scenes, so the same tiles are
   covered by 8 .. 64 items. Haze keeps ``MSK_CLDPRB >= 1`` everywhere, so no quality reaches
   its bound 0 and a reader cannot stop early: the worst case for memory.
+- **realistic** (``generate_scenes(..., realistic=True)``, ``--realistic``): as issue 19
+  describes real Sentinel-2: every acquisition (datatake) is cut into two overlapping tiles
+  (a north and a south raster, overlapping by an eighth of the area, smaller than the area)
+  with **equal datetimes** and the same clouds; ``N`` items are ``N / 2`` datatakes of two
+  alternating orbits whose swath edges leave nodata inside both rasters. Cloud cover per
+  datatake: half of them under 10 %, a third 30-80 %, one ~100 % (two items), the rest
+  10-30 %.
 
 Per scene, one Cloud Optimized GeoTIFF per band (rasterio driver ``COG``: 512 px blocks,
 deflate with predictor 2, internal overviews): ``B02 B03 B04 B08`` (10 m, uint16, nodata 0),
@@ -25,7 +32,8 @@ beyond the 10 m bands along a swath edge.
 A finished collection is kept: a marker file records the parameters and the generator
 version, and a later call with the same parameters returns at once.
 
-Run: ``python benchmarks/generate.py [--scenes 24] [--size 4096] [--stack] [--dir DIR]``.
+Run: ``python benchmarks/generate.py [--scenes 24] [--size 4096] [--realistic] [--stack]
+[--dir DIR]``.
 """
 
 from __future__ import annotations
@@ -93,6 +101,7 @@ class SceneSpec:
     haze: bool
     size: int
     seed: int
+    part: int = 0  # 0: the whole grid; 1: the north tile of a datatake, 2: its south tile
 
 
 # ---------------------------------------------------------------------------------- grid
@@ -183,10 +192,21 @@ def _edge(spec: SceneSpec) -> tuple[float, float]:
     return 0.33 * spec.size - 0.5 * tilt * spec.size, tilt
 
 
+def rows_of(spec: SceneSpec) -> tuple[int, int]:
+    """The 10 m rows of the grid a scene's raster holds (a datatake's tile: a band of rows)."""
+    if spec.part == 0:
+        return 0, spec.size
+    cut = spec.size // 32 * 2  # an even row: the 20 m grid is cut at the same place
+    if spec.part == 1:
+        return 0, spec.size // 2 + cut
+    return spec.size // 2 - cut, spec.size
+
+
 def footprint(spec: SceneSpec) -> Polygon:
     """Valid-data footprint in EPSG:32613 (40 m larger than the data, so it contains it)."""
     x0, y0 = grid_origin(spec.size)
-    full = box(x0, y0 - spec.size * RES, x0 + spec.size * RES, y0)
+    r0, r1 = rows_of(spec)
+    full = box(x0, y0 - r1 * RES, x0 + spec.size * RES, y0 - r0 * RES)
     if spec.orbit == 0:
         return full
     a, b = _edge(spec)
@@ -279,8 +299,11 @@ def paint(spec: SceneSpec) -> dict[str, tuple[npt.NDArray[Any], float]]:
 # ---------------------------------------------------------------------------------- files
 
 
-def write_cog(path: Path, array: npt.NDArray[Any], res: float, size: int, nodata: int) -> None:
-    """One band as a COG: 512 px blocks, deflate + predictor 2, internal overviews."""
+def write_cog(
+    path: Path, array: npt.NDArray[Any], res: float, size: int, nodata: int, row0: int = 0
+) -> None:
+    """One band as a COG: 512 px blocks, deflate + predictor 2, internal overviews; its first
+    row is the grid's 10 m row ``row0``."""
     categorical = array.dtype == numpy.uint8
     profile = {
         "driver": "COG",
@@ -289,7 +312,7 @@ def write_cog(path: Path, array: npt.NDArray[Any], res: float, size: int, nodata
         "count": 1,
         "dtype": str(array.dtype),
         "crs": CRS.from_epsg(EPSG),
-        "transform": grid_transform(size, res),
+        "transform": grid_transform(size, res) * Affine.translation(0, row0 * RES / res),
         "nodata": nodata,
         "blocksize": 512,
         "compress": "deflate",
@@ -315,10 +338,16 @@ def write_scene(spec: SceneSpec, root: Path) -> dict[str, Any]:
     folder = root / "scenes" / spec.id
     folder.mkdir(parents=True, exist_ok=True)
     bands = paint(spec)
+    r0, r1 = rows_of(spec)
+    if spec.part:  # a datatake's tile: its rows of the painted grid
+        bands = {
+            name: (array[int(r0 * RES / res) : int(r1 * RES / res)], res)
+            for name, (array, res) in bands.items()
+        }
     assets: dict[str, Any] = {}
     for name, (array, res) in bands.items():
         nodata = 255 if name == "MSK_CLDPRB" else 0
-        write_cog(folder / f"{name}.tif", array, res, spec.size, nodata)
+        write_cog(folder / f"{name}.tif", array, res, spec.size, nodata, r0)
         href = f"scenes/{spec.id}/{name}.tif"
         assets[name] = _asset(href, str(array.dtype), nodata, res)
     prob = bands["MSK_CLDPRB"][0]
@@ -349,6 +378,7 @@ def write_scene(spec: SceneSpec, root: Path) -> dict[str, Any]:
             "eo:cloud_cover": round(cover, 2),
             "proj:epsg": EPSG,
             "sat:relative_orbit": {0: 0, 1: 56, 2: 98}[spec.orbit],
+            **({"s2:datatake_id": spec.id.rsplit("_", 2)[0]} if spec.part else {}),
         },
         "assets": assets,
         "links": [],
@@ -371,6 +401,47 @@ def cloud_covers(n: int, rng: numpy.random.Generator) -> list[float]:
     covers += [float(rng.uniform(0.1, 0.9)) for _ in range(n - n_clear - n_full)]
     rng.shuffle(covers)
     return covers
+
+
+def realistic_covers(n: int, rng: numpy.random.Generator) -> list[float]:
+    """Per datatake: half under 10 % (a third of them 0 %), a third 30-80 %, one ~100 %,
+    the rest 10-30 %."""
+    n_clear, n_mid, n_full = round(n / 2), round(n / 3), 1
+    covers = [float(rng.uniform(0.0, 0.08)) if i % 3 else 0.0 for i in range(n_clear)]
+    covers += [float(rng.uniform(0.3, 0.8)) for _ in range(n_mid)]
+    covers += [1.0] * n_full
+    covers += [float(rng.uniform(0.1, 0.3)) for _ in range(n - n_clear - n_mid - n_full)]
+    rng.shuffle(covers)
+    return covers
+
+
+def plan_realistic(n: int, size: int, seed: int) -> list[SceneSpec]:
+    """``n`` (even) items: ``n / 2`` datatakes of two tiles each with equal datetimes."""
+    rng = numpy.random.default_rng([seed, 1])
+    takes = n // 2
+    covers = realistic_covers(takes, rng)
+    specs = []
+    for i in range(takes):
+        when = START + dt.timedelta(days=int(i * DAYS / takes), minutes=int(rng.integers(0, 20)))
+        platform = "sentinel-2a" if i % 2 == 0 else "sentinel-2b"
+        orbit = 1 + i % 2
+        for part, mgrs in ((1, "13TEF"), (2, "13TEE")):
+            sid = f"S2{platform[-1].upper()}_{when:%Y%m%dT%H%M%S}_R{orbit:03d}_{mgrs}_L2A"
+            specs.append(
+                SceneSpec(
+                    index=i,  # both tiles of a datatake: the same painting, clouds included
+                    id=sid,
+                    datetime=when.isoformat().replace("+00:00", "Z"),
+                    platform=platform,
+                    orbit=orbit,
+                    cover=covers[i],
+                    haze=False,
+                    size=size,
+                    seed=seed,
+                    part=part,
+                )
+            )
+    return specs
 
 
 def plan_scenes(n: int, size: int, seed: int, stack: bool = False) -> list[SceneSpec]:
@@ -439,19 +510,29 @@ def generate_scenes(
     size: int = 4096,
     seed: int = 20210701,
     workers: int | None = None,
+    realistic: bool = False,
 ) -> Path:
-    """Generate (or reuse) the scene collection; return the path of its collection.json."""
+    """Generate (or reuse) the scene collection; return the path of its collection.json.
+
+    ``realistic``: datatakes of two tiles with equal datetimes, issue 19's cloud covers
+    (``scenes`` must be even).
+    """
     if not 1 <= scenes <= 64:
         raise ValueError("scenes must be in 1..64")
     if size % 512:
         raise ValueError("size must be a multiple of 512")
-    params = {"version": VERSION, "kind": "scenes", "scenes": scenes, "size": size, "seed": seed}
-    root = Path(directory) / f"scenes-{scenes}x{size}-{seed}"
+    if realistic and scenes % 2:
+        raise ValueError("a realistic collection has two tiles per datatake: scenes must be even")
+    kind = "realistic" if realistic else "scenes"
+    params = {"version": VERSION, "kind": kind, "scenes": scenes, "size": size, "seed": seed}
+    root = Path(directory) / f"{kind}-{scenes}x{size}-{seed}"
     if _cached(root, params):
         return root / "collection.json"
     _start(root)
-    items = _write_scenes(plan_scenes(scenes, size, seed), root, workers or os.cpu_count() or 1)
-    doc = _feature_collection(items, f"{scenes} synthetic Sentinel-2 scenes, two orbits")
+    plan = plan_realistic if realistic else plan_scenes
+    items = _write_scenes(plan(scenes, size, seed), root, workers or os.cpu_count() or 1)
+    how = "datatakes of two tiles" if realistic else "scenes"
+    doc = _feature_collection(items, f"{scenes} synthetic Sentinel-2 {how}, two orbits")
     (root / "collection.json").write_text(json.dumps(doc, indent=1))
     (root / "complete.json").write_text(json.dumps(params))
     return root / "collection.json"
@@ -495,9 +576,13 @@ def describe(path: Path) -> dict[str, Any]:
     doc = json.loads(path.read_text())
     covers = sorted(f["properties"]["eo:cloud_cover"] for f in doc["features"])
     files = list((path.parent / "scenes").rglob("*.tif"))
+    times = [f["properties"]["datetime"] for f in doc["features"]]
     return {
         "items": len(doc["features"]),
+        "equal datetimes": len(times) - len(set(times)),
         "clear (<5 %)": sum(c < 5 for c in covers),
+        "<10 %": sum(c < 10 for c in covers),
+        "30-80 %": sum(30 <= c <= 80 for c in covers),
         "full (>99 %)": sum(c > 99 for c in covers),
         "covers": covers,
         "files": len(files),
@@ -514,13 +599,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=20210701)
     ap.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
     ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="datatakes of two tiles with equal datetimes, issue 19's cloud covers",
+    )
+    ap.add_argument(
         "--stack",
         action="store_true",
         help="also make the 8/16/32/64-items-per-tile stack (1024 px, hazy)",
     )
     args = ap.parse_args(argv)
     t = time.perf_counter()
-    path = generate_scenes(args.dir, args.scenes, args.size, args.seed, args.workers)
+    path = generate_scenes(
+        args.dir, args.scenes, args.size, args.seed, args.workers, args.realistic
+    )
     print(f"{path}  ({time.perf_counter() - t:.1f} s)  {describe(path)}")
     if args.stack:
         t = time.perf_counter()

@@ -686,6 +686,7 @@ def exactness_tiles(
     """Tiles for the oracle check: the centre tile of each zoom (highest zoom first), then
     z-max tiles that a swath edge crosses (where the 20 m quality band is valid and the 10 m
     bands are not), alternating between the two orbits' edges."""
+    from shapely import union_all
     from shapely.geometry import LineString, shape
 
     cx, cy = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
@@ -695,11 +696,18 @@ def exactness_tiles(
     for frac in (0.5, 0.25, 0.75, 0.1, 0.9):
         lat = bounds[1] + frac * (bounds[3] - bounds[1])
         for orbit, side in (("R001", 2), ("R002", 0)):
-            feature = next((f for f in features if f"_{orbit}_" in f["id"]), None)
-            if feature is None:
+            # the first datatake of the orbit (both tiles of it in a realistic collection)
+            take = [f for f in features if f"_{orbit}_" in f["id"]]
+            take = [
+                f for f in take if f["properties"]["datetime"] == take[0]["properties"]["datetime"]
+            ]
+            if not take:
                 continue
             line = LineString([(bounds[0] - 1, lat), (bounds[2] + 1, lat)])
-            x = shape(feature["geometry"]).intersection(line).bounds[side]
+            crossed = union_all([shape(f["geometry"]) for f in take]).intersection(line)
+            if crossed.is_empty:
+                continue
+            x = crossed.bounds[side]
             edges.append(tms().tile(x - 1e-6 if side == 2 else x + 1e-6, lat, max(zooms)))
     chosen: list[Tile] = []
     for t in [centre[0], *edges[:1], *centre[1:], *edges[1:]]:
@@ -751,6 +759,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 tiles, 1 repeat")
     ap.add_argument("--scenes", type=int, default=24, help="scenes in the collection (<= 64)")
     ap.add_argument("--size", type=int, default=4096, help="pixels per side (10 m)")
+    ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="issue 19's collection: datatakes of two tiles with equal datetimes (generate.py)",
+    )
     ap.add_argument("--tiles", type=int, default=40, help="tiles (spread over the zooms)")
     ap.add_argument("--zooms", default="11,12,13,14", help="zoom levels")
     ap.add_argument("--repeat", type=int, default=3, help="requests per tile and server")
@@ -803,7 +816,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     zooms = [int(z) for z in args.zooms.split(",")]
     phases: dict[str, float] = {}
     t = time.perf_counter()
-    collection = generate.generate_scenes(args.dir, args.scenes, args.size, args.seed)
+    collection = generate.generate_scenes(
+        args.dir, args.scenes, args.size, args.seed, realistic=args.realistic
+    )
     counts = [int(c) for c in args.memory.split(",") if c]
     stack = generate.generate_stack(args.dir, counts, seed=args.seed) if counts else {}
     phases["data"] = time.perf_counter() - t
@@ -821,7 +836,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"collection: {collection}"
         f" ({info['items']} items, {info['clear (<5 %)']} nearly clear,"
-        f" {info['full (>99 %)']} fully cloudy, {info['files']} COGs, {info['MB']} MB)"
+        f" {info['full (>99 %)']} fully cloudy, {info['equal datetimes']} sharing a datetime,"
+        f" {info['files']} COGs, {info['MB']} MB)"
     )
     print(
         f"tiles: {len(tiles)} over z{zooms[0]}-z{zooms[-1]}, {args.repeat} requests each per "
