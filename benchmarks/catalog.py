@@ -19,7 +19,8 @@
    RSS (``search_100k.measure_load``) and the same lookups.
 5. Prints markdown tables and the command.
 
-Run: ``python benchmarks/catalog.py [--items 1000000] [--tiles 200] [--dsn DSN] [--keep]``.
+Run: ``python benchmarks/catalog.py [--items 1000000] [--tiles 200] [--dsn DSN] [--keep]``
+(``--quick``: the smoke run of 20000 items, 10 tiles, as CI runs it).
 Without ``--dsn`` a throwaway PostgreSQL 15 + PostGIS + PgSTAC cluster is started
 (``tests/support/pgstac_cluster.py``); with ``--dsn`` a database that already holds the collection
 with ``--items`` items is not loaded again.
@@ -564,7 +565,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--zooms", default="8-14", help="zoom range, e.g. 8-14")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE plans")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 20000 items, 10 tiles, 20000 in memory"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.items, args.tiles, args.memory_items = 20_000, 10, 20_000
     z0, z1 = (int(v) for v in args.zooms.split("-"))
     zooms = range(z0, z1 + 1)
     command = "python benchmarks/catalog.py " + shlex.join(

@@ -434,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\nexactness at {args.exact_latency:g} ms (oracle reads the local files):")
         print(tiles.report_exactness(exact))
     print(f"\nrun {time.perf_counter() - started:.0f} s")
+    tiles.check_exact(exact or [])
 
 
 if __name__ == "__main__":

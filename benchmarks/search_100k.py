@@ -11,7 +11,8 @@ years; writes them as a FeatureCollection JSON, newline-delimited JSON and (when
   z8-z12 inside the area, with no filter, a datetime, a CQL2 filter, and all of these
   plus sortby; and for huge selections (a z5 tile, the whole collection).
 
-Run: ``python benchmarks/search_100k.py [--items 100000] [--tiles 2000] [--dir DIR]``.
+Run: ``python benchmarks/search_100k.py [--items 100000] [--tiles 2000] [--dir DIR]``
+(``--quick``: a smoke run of 5000 items and 200 tiles, as CI runs it).
 """
 
 from __future__ import annotations
@@ -292,7 +293,10 @@ def main(argv: list[str] | None = None) -> None:
         default="FeatureCollection,NDJSON,stac-geoparquet",
         help="comma-separated formats to load",
     )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 5000 items, 200 tiles")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.items, args.tiles = 5000, 200
 
     from tiler.catalog.filters import make_search
     from tiler.catalog.loaders import load_collection

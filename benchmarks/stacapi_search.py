@@ -1,6 +1,6 @@
 """Per-tile item search through a STAC API: stac-fastapi-pgstac on loopback, cache off and on.
 
-    python benchmarks/stacapi_search.py [--items 20000] [--tiles 200]
+    python benchmarks/stacapi_search.py [--items 20000] [--tiles 200] [--quick]
 
 Starts a throwaway PostgreSQL + PostGIS + PgSTAC server (tests/support/pgstac_cluster.py), loads
 synthetic Sentinel-2-like items (search_100k.py's generator) with ``tiler load``, starts
@@ -61,7 +61,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--tiles", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1000 items, 10 tiles")
     args = parser.parse_args()
+    if args.quick:
+        args.items, args.tiles = 1000, 10
     with tempfile.TemporaryDirectory() as tmp, PgstacCluster() as cluster:
         cluster.start()
         items = make_items(args.items)

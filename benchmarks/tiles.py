@@ -892,6 +892,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"summary: median ours {_median(o):.0f} ms, stock {_median(st):.0f} ms, "
         f"stock/ours {_median(st) / _median(o):.1f}x; run {total:.0f} s ({took})"
     )
+    check_exact(exact)
+
+
+def check_exact(results: Sequence[Exactness]) -> None:
+    """Exit non-zero when ours differs from the oracle (CI runs the --quick runs)."""
+    if not all(r.ours_equal for r in results):
+        raise SystemExit("ours differs from the naive oracle")
 
 
 if __name__ == "__main__":
