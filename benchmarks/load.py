@@ -13,7 +13,11 @@ close``), over demo tiles z11-z14 in a shuffled order, best and worst pixel:
    refused ones (503), timeouts (no answer in ``--timeout`` s) and errors.
 3. **retry storm**: ``--storm`` clients (default 200) in a closed loop that retry a refused
    request at once, ignoring ``Retry-After``, for ``--storm-seconds``: the goodput (200s per
-   second) as a share of the sustainable rate, and the latency of the 503s.
+   second) as a share of the sustainable rate, the latency of the 503s, and the server's CPU
+   per refusal (its CPU in the storm minus the tiles' at the sustainable phase's cost each).
+   In a closed loop the 503 latency is bound by Little's law (clients / answers per second);
+   ``--pin`` puts the server on core 0 and this client on core 1, so the client's own CPU
+   does not take the server's.
 4. **disconnects**: ``--leave-tiles`` tiles computed once (warm-up), then answered (closed
    loop of ``limit`` clients), then requested by clients that close the connection after
    ``--leave`` s (default 0.1): the server's CPU seconds for the abandoned pass as a share of
@@ -255,11 +259,16 @@ async def open_loop(
     return sample
 
 
-def start_server(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    """uvicorn on a loopback socket bound here and handed over (``--fd``: no port race)."""
+def start_server(
+    workers: int, env: dict[str, str], cpus: str | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """uvicorn on a loopback socket bound here and handed over (``--fd``: no port race);
+    ``cpus``: the server pinned to those cores (``taskset -c``)."""
     sock = bound_socket()
     port = port_of(sock)
+    pin = ["taskset", "-c", cpus] if cpus else []
     cmd = [
+        *pin,
         sys.executable,
         "-m",
         "uvicorn",
@@ -339,13 +348,20 @@ def main() -> None:
         "--leave", type=float, default=0.1, help="clients leave after s (0: skip that phase)"
     )
     parser.add_argument("--leave-tiles", type=int, default=120, help="tiles of that phase")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="server on core 0, this client on core 1 (the client's CPU does not compete)",
+    )
     parser.add_argument("--quick", action="store_true", help="20 s + 20 s + 30 s smoke run")
     args = parser.parse_args()
     if args.quick:
         args.calibrate, args.duration, args.memory, args.warmup = 20, 20, 30, 50
         args.storm_seconds, args.leave_tiles = 20, 40
     env = {"TILER_TILE_CACHE_BYTES": "0"}
-    proc, port = start_server(args.workers, env)
+    if args.pin:
+        os.sched_setaffinity(0, {1})
+    proc, port = start_server(args.workers, env, "0" if args.pin else None)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
             limit = int(json.load(r)["load"]["limit"]) * args.workers
@@ -356,7 +372,9 @@ def main() -> None:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"limit {limit} in flight, {len(paths)} distinct tiles, load average {load}")
         print(f"server log: {LOG}")
+        cpu0 = server_cpu(proc)
         sample, at = asyncio.run(closed_loop(port, paths, 0, limit, args.calibrate, args.timeout))
+        calibrate_cpu = server_cpu(proc) - cpu0
         rate = len(sample.latencies(200)) / args.calibrate
         report("sustainable (closed loop)", sample, args.calibrate)
         over = asyncio.run(
@@ -364,15 +382,26 @@ def main() -> None:
         )
         report(f"open loop at {args.factor:g} x {rate:.1f}/s", over, args.duration)
         if args.storm > 0:
+            cpu0 = server_cpu(proc)
             storm = asyncio.run(
                 retry_storm(port, paths, at, args.storm, args.storm_seconds, args.timeout)
             )
+            cpu = server_cpu(proc) - cpu0
             report(f"{args.storm} clients retrying at once", storm, args.storm_seconds)
-            goodput = len(storm.latencies(200)) / args.storm_seconds
-            print(
-                json.dumps({"goodput / sustainable %": round(100 * goodput / rate, 1)}),
-                flush=True,
-            )
+            tiles, refusals = len(storm.latencies(200)), len(storm.latencies(503))
+            # the server's CPU left after the tiles (at the sustainable phase's cost each)
+            refusing = max(0.0, cpu - tiles * calibrate_cpu / max(1, len(sample.answers)))
+            row = {
+                "goodput / sustainable %": round(100 * tiles / args.storm_seconds / rate, 1),
+                "server cpu s": round(cpu, 1),
+                "server cpu per refusal us": round(1e6 * refusing / max(1, refusals)),
+                "share of server cpu refusing %": round(100 * refusing / max(cpu, 1e-9), 1),
+                # Little's law: a closed loop of N clients answered at rate R waits N / R
+                "503 latency by Little's law ms": round(
+                    1000 * args.storm / max(1e-9, len(storm.answers) / args.storm_seconds)
+                ),
+            }
+            print(json.dumps(row), flush=True)
         if args.leave > 0:
             disconnects(proc, port, paths[: args.leave_tiles], limit, args.leave)
         if args.memory > 0:

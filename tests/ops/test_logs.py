@@ -110,3 +110,31 @@ def test_access_log_has_no_query_string_or_token(
     assert "s3cr" not in ours and "hunter2" not in ours and "k3y" not in ours  # (the client's
     # own log, httpx's, has the URL)
     assert [r.access["group"] for r in access] == ["tile", "items", "other"]
+
+
+def test_busy_answers_are_logged_at_most_a_few_a_second_then_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A retry storm's 503s: ``busy_per_second`` lines a second, then the next line says how
+    many were not logged (other statuses are always logged)."""
+    records: list[logging.LogRecord] = []
+    logger = logging.getLogger("tests.ops.busy")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    clock = [100.0]
+    monkeypatch.setattr("tiler.api.requests_log.time.monotonic", lambda: clock[0])
+    log = AccessLog(logger, busy_per_second=3)
+    route = Route("tile", "/collections/{collection_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}", "c")
+    try:
+        for _ in range(50):
+            log.write("GET", route, 503, 0.001, 80, Work())
+        log.write("GET", route, 200, 0.1, 800, Work())
+        assert [r.access["status"] for r in records] == [503, 503, 503, 200]  # type: ignore[attr-defined]
+        clock[0] += 1.0
+        log.write("GET", route, 503, 0.001, 80, Work())
+        assert records[-1].access["busy_not_logged"] == 47  # type: ignore[attr-defined]
+    finally:
+        logger.removeHandler(handler)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import random
 import re
-import uuid
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ def request_id(header: bytes | None) -> str:
         text = header.decode("latin-1")
         if VALID_ID.fullmatch(text):
             return text
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"  # an id, not a secret: no system call
 
 
 class RequestIdFilter(logging.Filter):
@@ -151,16 +152,41 @@ class Route:
 
 
 class AccessLog:
-    """One line per request on the ``tiler.access`` logger (INFO; 5xx at WARNING)."""
+    """One line per request on the ``tiler.access`` logger (INFO; 5xx at WARNING).
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    503 answers (a busy worker shedding load) are logged at most ``busy_per_second`` a
+    second; the next one logged says how many were not. A retry storm of hundreds of
+    refusals a second would otherwise spend the worker's CPU writing its log (the metrics
+    count every one).
+    """
+
+    def __init__(self, logger: logging.Logger | None = None, busy_per_second: int = 10) -> None:
         self.logger = logger or logging.getLogger("tiler.access")
+        self.busy_per_second = busy_per_second
+        self._second = 0
+        self._busy_logged = 0
+        self._busy_unlogged = 0
+
+    def _busy_line(self) -> int | None:
+        """None: do not log this 503; else the number of 503s not logged before it."""
+        now = int(time.monotonic())
+        if now != self._second:
+            self._second, self._busy_logged = now, 0
+        if self._busy_logged >= self.busy_per_second:
+            self._busy_unlogged += 1
+            return None
+        self._busy_logged += 1
+        unlogged, self._busy_unlogged = self._busy_unlogged, 0
+        return unlogged
 
     def write(
         self, method: str, route: Route, status: int, seconds: float, size: int, work: Work
     ) -> None:
         """Log one request's line (the request id comes from :class:`RequestIdFilter`)."""
         if not self.logger.isEnabledFor(logging.INFO):
+            return
+        unlogged = self._busy_line() if status == 503 else 0
+        if unlogged is None:
             return
         fields: dict[str, object] = {
             "method": method,
@@ -181,6 +207,8 @@ class AccessLog:
             fields["cache"] = work.cache
         if work.coalesced:
             fields["coalesced"] = True
+        if unlogged:
+            fields["busy_not_logged"] = unlogged
         extra = " ".join(f"{k}={fields[k]}" for k in list(fields)[6:])
         self.logger.log(
             logging.WARNING if status >= 500 else logging.INFO,
