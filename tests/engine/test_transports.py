@@ -12,6 +12,7 @@ from pathlib import Path
 import morecantile
 import numpy
 import pytest
+from support.oracle import days
 from support.remote_servers import RangeServer, environ, restore, rewrite_hrefs, s3_server
 
 from tiler.catalog.loaders import load_collection
@@ -80,8 +81,7 @@ def test_remote_tiles_equal_local_tiles_and_the_oracle(
             tile_reader({k: v.href for k, v in it.bands.items()}, t.x, t.y, t.z) for it in items
         ]
         sign = -1.0 if quality.startswith("-") else 1.0
-        epoch = [(it.datetime.timestamp()) / 86400 for it in items]
-        data, valid = oracle(reads, lambda v, s=sign: s * v["q"], ["q"], out, epoch)
+        data, valid = oracle(reads, lambda v, s=sign: s * v["q"], ["q"], out, days(items))
         numpy.testing.assert_array_equal(~b.array.mask[0], valid)
         for i in range(len(out)):
             numpy.testing.assert_array_equal(b.array.data[i][valid], data[i][valid])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pyproj
 import pytest
 from support.hostile import BBOX, BBOX_3857, FROZEN, LAT, LON, refused, run_in_child
+from support.net import http_server, serve_in_thread
 
 WGS84_WKT = pyproj.CRS("EPSG:4326").to_wkt("WKT1_GDAL")
 UTM_WKT2 = pyproj.CRS("EPSG:32613").to_wkt()
@@ -47,12 +47,11 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def recorder() -> Iterator[tuple[str, list[str]]]:
     """A local HTTP server answering a valid WKT to anything, recording every hit."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = serve_in_thread(http_server(_Recorder))
     _Recorder.hits = []
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.hits
+    yield f"http://127.0.0.1:{server.server_port}", _Recorder.hits
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")
