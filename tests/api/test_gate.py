@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tiler.api.gate import Gate
 
@@ -11,6 +12,16 @@ async def _queued(gate: Gate, n: int) -> None:
     """Until ``n`` requests wait in the gate's queue."""
     while gate.queued < n:
         await asyncio.sleep(0)
+
+
+async def _full(limit: int, **settings: Any) -> tuple[Gate, asyncio.Event]:
+    """A gate of ``limit`` slots (``timeout`` 60 s), all taken by clients that never leave
+    (the event they would set; one per event loop)."""
+    never = asyncio.Event()
+    gate = Gate(limit=limit, timeout=60, **settings)
+    for _ in range(limit):
+        assert await gate.enter(never)
+    return gate, never
 
 
 async def _enter_and_queue(gate: Gate, left: asyncio.Event, n: int) -> list[asyncio.Future]:
@@ -51,9 +62,7 @@ def test_turns_are_given_in_arrival_order_and_withdrawn_ones_are_skipped():
 
 def test_a_long_expected_wait_is_refused_at_once_and_no_queue_means_none():
     async def scenario() -> None:
-        never = asyncio.Event()
-        gate = Gate(limit=2, timeout=60, queue_wait=1.0, min_queue=0, service=1.5)
-        assert await gate.enter(never) and await gate.enter(never)
+        gate, never = await _full(2, queue_wait=1.0, min_queue=0, service=1.5)
         assert gate.expected_wait() == 0.75
         [waiting] = await _enter_and_queue(gate, never, 1)  # 0.75 s: queued
         assert not await gate.enter(never)  # (1 + 1) x 1.5 / 2 = 1.5 s: refused at once
@@ -69,9 +78,7 @@ def test_a_long_expected_wait_is_refused_at_once_and_no_queue_means_none():
 
 def test_a_cancelled_waiter_gives_back_a_slot_it_was_handed():
     async def scenario() -> None:
-        never = asyncio.Event()
-        gate = Gate(limit=1, timeout=60, queue_wait=10, min_queue=0)
-        assert await gate.enter(never)
+        gate, never = await _full(1, queue_wait=10, min_queue=0)
         [waiting] = await _enter_and_queue(gate, never, 1)
         gate.release()  # handed over ...
         waiting.cancel()  # ... but its request is cancelled before it runs
@@ -83,9 +90,7 @@ def test_a_cancelled_waiter_gives_back_a_slot_it_was_handed():
 
 def test_the_minimum_queue_waits_however_slow_computations_are():
     async def scenario() -> None:
-        never = asyncio.Event()
-        gate = Gate(limit=1, timeout=60, queue_wait=0.1, min_queue=2, service=100.0)
-        assert await gate.enter(never)
+        gate, never = await _full(1, queue_wait=0.1, min_queue=2, service=100.0)
         waiting = await _enter_and_queue(gate, never, 2)
         assert not await gate.enter(never)  # beyond the minimum, 200 s expected: refused
         for w in waiting:

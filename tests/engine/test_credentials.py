@@ -20,7 +20,7 @@ import boto3
 import morecantile
 import numpy
 import pytest
-from support.net import http_server, serve_in_thread
+from support.net import LoopbackServer, http_server
 from support.pc_emulator import TokenApi
 from support.remote_servers import environ, restore, rewrite_hrefs
 
@@ -94,7 +94,7 @@ def test_s3_bucket_settings_become_gdal_options():
 # S3 per bucket
 
 
-class CheckingProxy:
+class CheckingProxy(LoopbackServer):
     """Forwards to moto; refuses what the real buckets would refuse (see the module doc)."""
 
     def __init__(self, upstream: int) -> None:
@@ -151,14 +151,6 @@ class CheckingProxy:
                 self._forward("HEAD")
 
         return Handler
-
-    def __enter__(self) -> CheckingProxy:
-        serve_in_thread(self._server)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 HOST = "127.0.0.1"
 
@@ -213,3 +213,18 @@ def tiler_serve(
 
     with process_server(argv, log, env=env, timeout=timeout, cwd=cwd) as served:
         yield served
+
+
+class LoopbackServer:
+    """A context manager over an HTTP server bound on loopback (``_server``, from
+    :func:`http_server`): served in a thread inside the block, shut down after it."""
+
+    _server: ThreadingHTTPServer
+
+    def __enter__(self) -> Self:
+        serve_in_thread(self._server)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

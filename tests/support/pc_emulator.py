@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from support.net import http_server, serve_in_thread
+from support.net import LoopbackServer, http_server
 from support.remote_servers import RangeServer
 
 PREFIX = "/api/sas/v1/token/"
@@ -42,7 +42,7 @@ class Token:
     revoked: bool = False
 
 
-class TokenApi:
+class TokenApi(LoopbackServer):
     """The SAS token API: one token per account/container, ``ttl`` seconds long.
 
     Attributes:
@@ -145,14 +145,6 @@ class TokenApi:
                 )
 
         return Handler
-
-    def __enter__(self) -> TokenApi:
-        serve_in_thread(self._server)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class BlobServer(RangeServer):

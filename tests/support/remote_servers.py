@@ -23,7 +23,7 @@ from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from support.net import http_server, serve_in_thread
+from support.net import LoopbackServer, http_server
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
@@ -36,7 +36,7 @@ _FRESH_NUMBERS = itertools.count(1)
 FAULTS = ("500", "403", "404", "hang", "truncate")
 
 
-class RangeServer:
+class RangeServer(LoopbackServer):
     """Serve ``root`` on 127.0.0.1 with ``Range`` support and ``latency`` seconds per answer.
 
     Attributes:
@@ -205,14 +205,9 @@ class RangeServer:
 
         return Handler
 
-    def __enter__(self) -> RangeServer:
-        serve_in_thread(self._server)
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self._stopping.set()  # hanging answers end (their threads are daemons anyway)
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
 
 @contextmanager
