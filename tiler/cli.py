@@ -1,4 +1,4 @@
-"""Command line: ``tiler serve``, ``tiler demo``, ``tiler index``."""
+"""Command line: ``tiler serve``, ``tiler demo``, ``tiler index``, ``tiler export``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from tiler import __version__
+from tiler.export.command import export
 
 if TYPE_CHECKING:
     from tiler.settings import Settings
@@ -359,6 +360,9 @@ def index(
     except IndexingError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{output}: {len(fc['features'])} items")
+
+
+cli.add_command(export)
 
 
 if __name__ == "__main__":  # pragma: no cover

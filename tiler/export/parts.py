@@ -1,0 +1,199 @@
+"""The parts of an export on disk: one GeoTIFF per chunk written, and their manifest.
+
+Beside the output ``OUT.tif``, the folder ``OUT.tif.parts/`` holds ``plan.json`` (what the
+export computes: the parameters' digest, the grid, the type, the chunking), one tiled
+GeoTIFF per chunk written (made under a temporary name, then renamed: a part exists whole
+or not at all) and ``done.jsonl``, one line per part written (its chunk and what it took),
+appended after the rename and flushed to disk. A resumed export keeps the parts that the
+manifest lists and that exist, and computes the others; once every part is there they are
+assembled (:mod:`tiler.export.cog`) and the folder is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import rasterio
+
+from tiler.export.chunks import ChunkResult, ExportError
+from tiler.export.grid import OutputGrid, Window
+
+logger = logging.getLogger(__name__)
+
+#: GDAL's VRT names of numpy's types
+_VRT_TYPES = {
+    "uint8": "Byte",
+    "int8": "Int8",
+    "uint16": "UInt16",
+    "int16": "Int16",
+    "uint32": "UInt32",
+    "int32": "Int32",
+    "uint64": "UInt64",
+    "int64": "Int64",
+    "float32": "Float32",
+    "float64": "Float64",
+}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class PartStore:
+    """The parts folder of the export to ``output``.
+
+    Args:
+        output: the export's output file.
+        plan: the export's plan document (:meth:`tiler.export.run.ExportPlan.document`).
+        block: internal tile size of the parts.
+    """
+
+    def __init__(self, output: Path, plan: dict[str, Any], block: int) -> None:
+        self.output = output
+        self.folder = output.with_name(output.name + ".parts")
+        self.plan = plan
+        self.block = block
+        self.records: dict[str, dict[str, Any]] = {}
+
+    @property
+    def manifest(self) -> Path:
+        """The manifest of parts written."""
+        return self.folder / "done.jsonl"
+
+    def part(self, window: Window) -> Path:
+        """The file of a chunk's part."""
+        return self.folder / f"{window.key}.tif"
+
+    def open(self, resume: bool) -> dict[str, dict[str, Any]]:
+        """Start (or, with ``resume``, continue) the parts; the records of parts kept.
+
+        Raises:
+            ExportError: ``resume`` with parts of an export of other parameters.
+        """
+        if self.folder.exists() and resume:
+            try:
+                earlier = json.loads((self.folder / "plan.json").read_text())
+            except (OSError, ValueError) as exc:
+                raise ExportError(f"{self.folder} has no readable plan.json to resume") from exc
+            if earlier != self.plan:
+                raise ExportError(
+                    f"{self.folder} holds an export of other parameters (collection, "
+                    "filters, quality, bands, grid or chunk size): run it without --resume "
+                    "to start afresh, or with its own parameters"
+                )
+            self.records = self._kept()
+            logger.info("resuming: %d parts of %s already written", len(self.records), self.output)
+            return self.records
+        if self.folder.exists():
+            logger.warning("removing the parts of an earlier export in %s", self.folder)
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        _atomic_write(self.folder / "plan.json", json.dumps(self.plan))
+        self.records = {}
+        return self.records
+
+    def _kept(self) -> dict[str, dict[str, Any]]:
+        records: dict[str, dict[str, Any]] = {}
+        if not self.manifest.exists():
+            return records
+        for line in self.manifest.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line cut by the interruption
+                continue
+            window = Window(**record["window"])
+            if self.part(window).exists():
+                records[window.key] = record
+        return records
+
+    def write(self, result: ChunkResult, grid: OutputGrid) -> dict[str, Any]:
+        """Write a chunk's part, then record it in the manifest; its record."""
+        window = result.window
+        count, height, width = result.pixels.shape
+        chunk = grid.chunk(window)
+        profile = {
+            "driver": "GTiff",
+            "width": width,
+            "height": height,
+            "count": count,
+            "dtype": result.pixels.dtype.name,
+            "crs": grid.crs,
+            "transform": chunk.transform,
+            "tiled": True,
+            "blockxsize": self.block,
+            "blockysize": self.block,
+            "compress": "deflate",
+            "zlevel": 1,
+        }
+        path = self.part(window)
+        tmp = path.with_name(path.name + ".tmp")
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(result.pixels)
+        os.replace(tmp, path)
+        record: dict[str, Any] = {
+            "window": {
+                "col": window.col,
+                "row": window.row,
+                "width": window.width,
+                "height": window.height,
+            },
+            "considered": result.considered,
+            "read": result.read,
+            "skipped": result.skipped,
+            "seconds": round(result.seconds, 3),
+        }
+        with self.manifest.open("a") as log:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+        self.records[window.key] = record
+        return record
+
+    def vrt(self, grid: OutputGrid, dtype: str, names: list[str]) -> Path:
+        """A VRT of every part on the whole grid, with the bands' descriptions.
+
+        Raises:
+            ExportError: a part is missing.
+        """
+        windows = [Window(**r["window"]) for r in self.records.values()]
+        missing = [w.key for w in grid.windows(self.plan["chunk"]) if w.key not in self.records]
+        if missing:
+            raise ExportError(f"{len(missing)} parts are missing, e.g. {missing[0]}")
+        kind = _VRT_TYPES[dtype]
+        gt = ", ".join(repr(v) for v in grid.transform.to_gdal())
+        bands = []
+        for b, name in enumerate([*names, "valid"], start=1):
+            colour = "Alpha" if name == "valid" and b == len(names) + 1 else "Gray"
+            sources = "".join(
+                f'<SimpleSource><SourceFilename relativeToVRT="1">{w.key}.tif</SourceFilename>'
+                f"<SourceBand>{b}</SourceBand>"
+                f'<SrcRect xOff="0" yOff="0" xSize="{w.width}" ySize="{w.height}"/>'
+                f'<DstRect xOff="{w.col}" yOff="{w.row}" xSize="{w.width}" ySize="{w.height}"/>'
+                "</SimpleSource>"
+                for w in windows
+            )
+            bands.append(
+                f'<VRTRasterBand dataType="{kind}" band="{b}">'
+                f"<Description>{escape(name)}</Description>"
+                f"<ColorInterp>{colour}</ColorInterp>{sources}</VRTRasterBand>"
+            )
+        path = self.folder / "parts.vrt"
+        _atomic_write(
+            path,
+            f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">'
+            f"<SRS>{escape(grid.crs.to_wkt())}</SRS><GeoTransform>{gt}</GeoTransform>"
+            f"{''.join(bands)}</VRTDataset>",
+        )
+        return path
+
+    def remove(self) -> None:
+        """Remove the parts folder (the output is complete)."""
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,250 @@
+"""Running an export on a Dask cluster: chunks as tasks, parts written as they finish.
+
+The client submits the chunks not written yet as Dask tasks (:func:`run_chunk`), keeping
+a bounded number in flight, and writes each one's part as soon as it finishes
+(``as_completed``), so neither the client nor the workers ever hold more than a few
+chunks. Dask recomputes the chunks of a worker that dies. Once every part is written
+they become the output COG. Ctrl-C (or any failure) cancels the tasks in flight; the parts
+already written stay, and ``resume`` computes only the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, Future, LocalCluster, as_completed
+
+from tiler.export.chunks import ChunkResult, run_chunk
+from tiler.export.cog import write_cog
+from tiler.export.parts import PartStore
+from tiler.export.plan import ExportPlan
+
+logger = logging.getLogger(__name__)
+
+
+class ExportInterrupted(Exception):
+    """The export was stopped (Ctrl-C) with ``done`` of ``total`` chunks written."""
+
+    def __init__(self, done: int, total: int, parts: Path) -> None:
+        super().__init__(
+            f"interrupted: {done} of {total} chunks written in {parts}; run the same "
+            "command with --resume to finish"
+        )
+        self.done = done
+        self.total = total
+
+
+@dataclass
+class Progress:
+    """Where an export is: chunks written (of all) and item reads so far."""
+
+    done: int
+    total: int
+    item_reads: int
+
+
+@dataclass
+class Summary:
+    """What an export did.
+
+    Attributes:
+        output: the COG written.
+        pixels: pixels of the grid.
+        chunks: chunks of the grid.
+        computed: chunks computed by this run.
+        resumed: chunks written by an earlier run and kept.
+        item_reads: item quality reads, all chunks together (a chunk reads an item once).
+        skipped: items skipped (missing, corrupt, too slow, refused) with the reason.
+        seconds: wall time of this run.
+        pixels_computed: pixels of the chunks computed by this run.
+    """
+
+    output: Path
+    pixels: int
+    chunks: int
+    computed: int
+    resumed: int
+    item_reads: int
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    pixels_computed: int = 0
+
+    @property
+    def pixels_per_second(self) -> float:
+        """Pixels computed by this run per second of its wall time."""
+        return self.pixels_computed / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        """The summary as text lines."""
+        out = [
+            f"{self.output}: {self.pixels:,} px in {self.chunks} chunks "
+            f"({self.computed} computed, {self.resumed} resumed)",
+            f"item reads: {self.item_reads:,}; skipped items: {len(self.skipped)}",
+            f"wall time: {self.seconds:.1f} s; {self.pixels_per_second:,.0f} px/s",
+        ]
+        out += [f"  skipped {item}: {reason}" for item, reason in sorted(self.skipped.items())]
+        return out
+
+
+@contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None) -> Iterator[Client]:
+    """A Dask client: of the cluster at ``scheduler``, else of a new local cluster.
+
+    Args:
+        scheduler: ``tcp://host:port`` of a running scheduler (its workers need this
+            project installed and the same access to the catalogue and files).
+        workers: processes of the local cluster (default: one per core), one thread each
+            (the engine reads with its own threads).
+    """
+    if scheduler is not None:
+        client = Client(scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def dashboard(client: Client) -> str | None:
+    """The link of the cluster's dashboard (None: it has none)."""
+    link: str | None = None
+    try:
+        link = client.dashboard_link
+    except KeyError:  # the scheduler serves no dashboard (bokeh not installed there)
+        link = None
+    return link
+
+
+class Exporter:
+    """Runs an :class:`~tiler.export.plan.ExportPlan` to a COG at ``output``.
+
+    Args:
+        plan: the export.
+        output: the COG to write.
+        client: the Dask client.
+        on_progress: called after each part is written (in the client).
+        in_flight: chunks submitted at once (default: two per worker thread, and two).
+    """
+
+    def __init__(
+        self,
+        plan: ExportPlan,
+        output: Path,
+        client: Client,
+        on_progress: Callable[[Progress], None] | None = None,
+        in_flight: int | None = None,
+    ) -> None:
+        self.plan = plan
+        self.output = output
+        self.client = client
+        self.on_progress = on_progress
+        threads = sum(client.nthreads().values()) or 1
+        self.in_flight = in_flight or 2 * threads + 2
+        self.store = PartStore(output, plan.document(), plan.block)
+
+    def run(self, resume: bool = False) -> Summary:
+        """Compute the chunks not written yet, then write the COG.
+
+        Raises:
+            ExportInterrupted: Ctrl-C; the parts written are kept for ``resume``.
+            ExportError: the parts of another export are in the way of ``resume``.
+        """
+        t0 = time.perf_counter()
+        plan = self.plan
+        kept = dict(self.store.open(resume))
+        windows = plan.windows()
+        todo = [w for w in windows if w.key not in kept]
+        reads = sum(int(r["read"]) for r in kept.values())
+        skipped: dict[str, str] = {}
+        for record in kept.values():
+            for item, reason in record["skipped"].items():
+                skipped.setdefault(item, reason)
+        [positions] = self.client.scatter([plan.positions], broadcast=True, hash=False)
+        queue = iter(todo)
+        futures = as_completed()
+        pending: set[Future[ChunkResult]] = set()
+
+        def submit() -> None:
+            window = next(queue, None)
+            if window is None:
+                return
+            future = self.client.submit(
+                run_chunk,
+                plan.spec,
+                plan.grid.chunk(window),
+                window,
+                plan.dtype,
+                positions,
+                key=f"chunk-{window.key}-{uuid.uuid4().hex}",  # never a cancelled task's
+                pure=False,
+            )
+            pending.add(future)
+            futures.add(future)
+
+        for _ in range(self.in_flight):
+            submit()
+        done, finished = len(kept), False
+        try:
+            for future in futures:
+                result: ChunkResult = future.result()
+                pending.discard(future)
+                future.release()
+                submit()
+                self.store.write(result, plan.grid)
+                done += 1
+                reads += result.read
+                for item, reason in result.skipped.items():
+                    skipped.setdefault(item, reason)
+                if self.on_progress is not None:
+                    self.on_progress(Progress(done, len(windows), reads))
+            finished = True
+        except KeyboardInterrupt:
+            raise ExportInterrupted(done, len(windows), self.store.folder) from None
+        finally:
+            if not finished:
+                self.client.cancel(list(pending))
+            positions.release()
+        write_cog(
+            self.store.vrt(plan.grid, plan.dtype, list(plan.spec.bands)), self.output, plan.block
+        )
+        self.store.remove()
+        computed = sum(w.width * w.height for w in todo)
+        return Summary(
+            output=self.output,
+            pixels=plan.grid.width * plan.grid.height,
+            chunks=len(windows),
+            computed=len(todo),
+            resumed=len(kept),
+            item_reads=reads,
+            skipped=skipped,
+            seconds=time.perf_counter() - t0,
+            pixels_computed=computed,
+        )
+
+
+def export(
+    plan: ExportPlan,
+    output: Path,
+    client: Client,
+    resume: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    **options: Any,
+) -> Summary:
+    """Run ``plan`` to ``output`` on ``client`` (see :class:`Exporter`)."""
+    return Exporter(plan, output, client, on_progress, **options).run(resume)
