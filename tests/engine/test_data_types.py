@@ -20,7 +20,7 @@ import rasterio
 from rasterio.transform import from_bounds
 from shapely.geometry import box
 
-from tiler.api.guards import check_nodata
+from tiler.api.checks import check_nodata
 from tiler.catalog.collection_doc import collection_info
 from tiler.catalog.memory import MemoryCatalog
 from tiler.catalog.models import Band, Item

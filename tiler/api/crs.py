@@ -32,7 +32,7 @@ from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
 
-from tiler.api.guards import nesting_depth
+from tiler.api.checks import nesting_depth
 from tiler.errors import InvalidCRS
 
 #: longest CRS text accepted (a WKT2 definition of a projected CRS is ~1-3 KB)

@@ -22,7 +22,7 @@ from titiler.core.dependencies import (
     RenderingParams,
 )
 
-from tiler.api.guards import ColorMapParams, check_nodata, check_nodata_value
+from tiler.api.checks import ColorMapParams, check_nodata, check_nodata_value
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.catalog.filters import MAX_SORT_KEYS, Search, make_search, parse_floats

@@ -45,7 +45,7 @@ import numpy
 import numpy.typing as npt
 from numexpr.expressions import functions as numexpr_functions
 
-from tiler.engine.guard import (
+from tiler.engine.limits import (
     CONSTANTS,
     FUNCTIONS,
     MAX_DEPTH,

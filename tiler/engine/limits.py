@@ -1,4 +1,4 @@
-r"""The guard of quality expressions: what untrusted text may be before anything evaluates it.
+r"""The limits of quality expressions: what untrusted text may be before anything evaluates it.
 
 See :mod:`tiler.engine.expression` for the stages (text, tree, numbers) and their limits.
 """
