@@ -343,3 +343,50 @@ def test_tilejson_reads_the_native_zoom_through_signed_urls(pc_data, emulator, c
         assert r.status_code == 200, r.text
         assert r.json()["maxzoom"] < 24
         _no_secret(api, r.text, *(rec.getMessage() for rec in caplog.records))
+
+
+@pytest.mark.e2e
+def test_through_stac_fastapi_pgstac_tiles_equal_the_file_collection(pc_data, emulator, pgstac):
+    """The same Planetary Computer items loaded into PgSTAC (``tiler load``) and served by
+    stac-fastapi-pgstac: hrefs still signed at open time, tiles byte-identical to the file
+    collection's (which equal the oracle above)."""
+    from click.testing import CliRunner
+    from support.stacapi_server import stac_api
+
+    from tiler.cli import cli
+
+    api, blob = emulator
+    db = "pc_emulated"
+    pgstac.create_database(db)
+    try:
+        loaded = CliRunner().invoke(
+            cli, ["load", str(pc_data["path"]), "--dsn", pgstac.dsn_for(db)]
+        )
+        assert loaded.exit_code == 0, loaded.output
+        with stac_api(pgstac.host, pgstac.port, db, "sort,filter,fields,pagination") as root:
+            url = f"{root}/collections/{CID}"
+            with (
+                _client(pc_data, api, blob) as files,
+                TestClient(
+                    create_app(
+                        Settings(
+                            collections=[url],
+                            tile_cache_bytes=0,
+                            read_threads=2,
+                            TILER_PC_SAS_URL=api.url,
+                            PC_SDK_SUBSCRIPTION_KEY=KEY,
+                            azure_blob_endpoint=blob.endpoint,
+                        )
+                    )
+                ) as remote,
+            ):
+                for t in _tiles():
+                    path = f"/collections/{CID}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.npy"
+                    params = {"quality": QUALITY, "bands": OUT}
+                    a, b = files.get(path, params=params), remote.get(path, params=params)
+                    assert a.status_code == b.status_code == 200, (a.text, b.text)
+                    assert "x-items-skipped" not in b.headers
+                    assert a.content == b.content, t
+                    _no_secret(api, _response_text(b))
+    finally:
+        pgstac.drop_database(db)
