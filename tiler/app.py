@@ -44,7 +44,6 @@ from tiler.api.responses import ResponseCache
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.catalog.sources import open_catalogs
-from tiler.engine.credentials import credentials_from
 from tiler.engine.service import Engine
 from tiler.process import (
     configure_gdal,
@@ -91,14 +90,7 @@ def create_app(
     settings = settings or Settings()
     if catalogs is None:
         catalogs = load_catalogs(settings)
-    engine = Engine(
-        read_threads=settings.read_threads,
-        io_threads=settings.io_threads,
-        item_timeout=settings.item_timeout,
-        max_items=settings.max_items_per_tile,
-        open_datasets=settings.open_datasets,
-        credentials=credentials_from(settings),
-    )
+    engine = Engine.from_settings(settings)
     gate = ObservedGate(
         limit=settings.max_in_flight or 2 * settings.read_threads,
         timeout=settings.request_timeout,

@@ -47,6 +47,19 @@ class Raster:
     width: int
     height: int
 
+    @property
+    def resolution(self) -> tuple[float, float]:
+        """Pixel width and height (positive)."""
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the file's CRS."""
+        t = self.transform
+        xs = (t.c, t.c + t.a * self.width)
+        ys = (t.f, t.f + t.e * self.height)
+        return min(xs), min(ys), max(xs), max(ys)
+
     def vrt(self) -> bytes:
         """A VRT with this georeferencing and no source: every pixel valid.
 

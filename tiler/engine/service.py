@@ -17,7 +17,7 @@ from tiler.catalog.base import Catalog
 from tiler.catalog.filters import Search
 from tiler.catalog.models import Item
 from tiler.engine.budget import Budget, current_budget
-from tiler.engine.credentials import Credentials, host_of
+from tiler.engine.credentials import Credentials, credentials_from, host_of
 from tiler.engine.datasets import DatasetCache, StallGuard
 from tiler.engine.expression import Expression
 from tiler.engine.grids import Grid, PointGrid
@@ -28,6 +28,7 @@ from tiler.engine.point import PointSeries, point_series
 from tiler.engine.schedule import Scheduler
 from tiler.engine.scrubbing import hide_secrets
 from tiler.errors import AccessDenied
+from tiler.settings import Settings
 
 #: a file whose read has run this many item timeouts is not answering (exports' reads of
 #: large grids may legitimately run longer than one timeout)
@@ -78,6 +79,23 @@ class Engine:
             failed=FailedFiles(retry_after, forget=lambda href: forget_remote(locate(href))),
         )
         self.scheduler = Scheduler(read_threads, timeout=item_timeout, io_threads=io_threads)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, max_items: int | None = None) -> Engine:
+        """The engine ``settings`` describe.
+
+        Args:
+            settings: the server's or export's settings.
+            max_items: items a grid may read (default: the per-tile limit; exports have none).
+        """
+        return cls(
+            read_threads=settings.read_threads,
+            io_threads=settings.io_threads,
+            item_timeout=settings.item_timeout,
+            max_items=settings.max_items_per_tile if max_items is None else max_items,
+            open_datasets=settings.open_datasets,
+            credentials=credentials_from(settings),
+        )
 
     def close(self) -> None:
         """Stop the reads and close the open datasets."""

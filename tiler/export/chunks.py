@@ -30,7 +30,6 @@ from tiler.catalog.filters import Search, make_search
 from tiler.catalog.models import CollectionInfo, Item
 from tiler.catalog.sources import open_catalogs
 from tiler.engine.budget import Budget
-from tiler.engine.credentials import credentials_from
 from tiler.engine.expression import parse
 from tiler.engine.io import GDAL_DEFAULTS, ReadOptions, remember_default_transforms
 from tiler.engine.outputs import INDEX
@@ -188,14 +187,7 @@ class ChunkRunner:
         info = self.catalog.info()
         self.quality = parse(spec.quality, info.bands, info.aliases)
         self.search = spec.search()
-        self.engine = Engine(
-            read_threads=settings.read_threads,
-            io_threads=settings.io_threads,
-            item_timeout=settings.item_timeout,
-            max_items=sys.maxsize,
-            open_datasets=settings.open_datasets,
-            credentials=credentials_from(settings),
-        )
+        self.engine = Engine.from_settings(settings, max_items=sys.maxsize)
 
     def close(self) -> None:
         """Close the engine and the catalogue."""

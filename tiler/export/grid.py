@@ -29,6 +29,7 @@ from rio_tiler.models import ImageData
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from tiler.engine.extents import Raster
 from tiler.engine.sparse import sparse_read
 
 #: the output's internal tile size (chunks are multiples of it)
@@ -44,29 +45,6 @@ MAX_SIDE = 1 << 20
 
 class GridError(ValueError):
     """The region, CRS or resolution make no grid (empty, infinite or too large)."""
-
-
-@dataclass(frozen=True)
-class Raster:
-    """A file's georeferencing (what the defaults of an export grid come from)."""
-
-    crs: CRS
-    transform: Affine
-    width: int
-    height: int
-
-    @property
-    def resolution(self) -> tuple[float, float]:
-        """Pixel width and height (positive)."""
-        return abs(self.transform.a), abs(self.transform.e)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(left, bottom, right, top) in the file's CRS."""
-        t = self.transform
-        xs = (t.c, t.c + t.a * self.width)
-        ys = (t.f, t.f + t.e * self.height)
-        return min(xs), min(ys), max(xs), max(ys)
 
 
 def _bounds(transform: Affine, width: int, height: int) -> tuple[float, float, float, float]:

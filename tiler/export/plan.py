@@ -27,6 +27,7 @@ from tiler.catalog.base import Catalog
 from tiler.catalog.models import Item
 from tiler.engine.credentials import credentials_from
 from tiler.engine.expression import parse
+from tiler.engine.extents import Raster
 from tiler.engine.io import DatasetCache
 from tiler.engine.outputs import DERIVED, physical
 from tiler.errors import TilerError
@@ -36,7 +37,6 @@ from tiler.export.grid import (
     CHUNK,
     GridError,
     OutputGrid,
-    Raster,
     Window,
     finest,
     make_grid,
