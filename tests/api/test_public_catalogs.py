@@ -32,6 +32,9 @@ from support.stac_files import SHARED, write_cog
 from tiler.app import create_app
 from tiler.settings import Settings
 
+#: emulated services or a Dask cluster per test: end to end (pytest -m e2e)
+pytestmark = pytest.mark.e2e
+
 WMQ = morecantile.tms.get("WebMercatorQuad")
 ITEMS = SHARED / "stac_items" / "odc-stac" / "site2-2020_jun_jul-35MNM.geojson"
 BANDS = ("B02", "B03", "B04", "SCL")

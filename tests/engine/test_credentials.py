@@ -187,6 +187,7 @@ def s3_buckets(synthetic: dict[str, Any]) -> Iterator[tuple[CheckingProxy, dict[
         server.stop()
 
 
+@pytest.mark.e2e  # a moto S3 server behind a checking proxy
 @pytest.mark.parametrize("bucket", ["payer", "public"])
 def test_s3_buckets_read_as_their_settings_say(synthetic, s3_buckets, tmp_path, bucket):
     proxy, buckets = s3_buckets

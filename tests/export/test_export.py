@@ -21,6 +21,9 @@ from tiler.export.chunks import ChunkRunner, ExportError, ExportSpec
 from tiler.export.plan import ExportPlan, Region, plan_export
 from tiler.export.run import ExportInterrupted, Progress, export
 
+#: emulated services or a Dask cluster per test: end to end (pytest -m e2e)
+pytestmark = pytest.mark.e2e
+
 UTM = CRS.from_epsg(32633)
 #: around the synthetic collection, with a masked border
 BBOX = (499900.0, 4999800.0, 500900.0, 5000700.0)
