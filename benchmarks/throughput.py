@@ -40,11 +40,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from load import Sample, closed_loop, fetch, free_port, pct, tile_paths
+import support_path  # noqa: F401 (tests/ on sys.path: the support package)
+from load import Sample, closed_loop, fetch, pct, tile_paths
+from support.net import free_port
+from support.nginx import NGINX, nginx, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "ops"))
-from servers import NGINX, nginx, stop  # noqa: E402 (the tests' nginx runner)
 
 LOG = Path(tempfile.gettempdir()) / "tiler-throughput-server.log"
 

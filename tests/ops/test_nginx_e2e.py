@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import morecantile
 import pytest
-from servers import NGINX, free_port, nginx, stop, tiler_serve
+from support.nginx import NGINX, free_port, nginx, stop, tiler_serve
 
 from tiler.catalog.loaders import load_collection
 

@@ -14,7 +14,7 @@ import morecantile
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
-from servers import stop, tiler_serve
+from support.nginx import stop, tiler_serve
 from test_metrics import value
 
 from tiler.catalog.loaders import load_collection

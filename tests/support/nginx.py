@@ -11,7 +11,6 @@ import getpass
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from support.net import free_port, stop
+
 ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["NGINX", "free_port", "nginx", "render", "stop", "tiler_serve", "wait_for"]
 TEMPLATE = ROOT / "deploy" / "nginx" / "tiler.conf.template"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 90) -> None:
@@ -45,17 +41,6 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float 
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError(f"{url} never answered:\n{log.read_text()[-4000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 20 s."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def tiler_serve(
