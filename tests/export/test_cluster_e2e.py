@@ -116,19 +116,28 @@ def test_export_on_a_scheduler_with_two_workers_is_identical(
     assert out.read_bytes() == reference
 
 
-def test_a_worker_killed_mid_run_leaves_the_output_complete_and_identical(
-    synthetic, cluster, reference, tmp_path
-):
-    out = tmp_path / "out.tif"
-    command = [sys.executable, "-m", "tiler.cli", "export", str(synthetic["path"]), *ARGS]
-    command += ["--scheduler", cluster.address, "-o", str(out)]
+def _start_export(
+    collection: Path, scheduler: str, out: Path
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """``tiler export`` in a process on ``scheduler``, once its first part is written (or it
+    ended, or 120 s passed); the process and the parts' manifest."""
+    command = [sys.executable, "-m", "tiler.cli", "export", str(collection), *ARGS]
+    command += ["--scheduler", scheduler, "-o", str(out)]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    manifest = tmp_path / "out.tif.parts" / "done.jsonl"
+    manifest = out.with_name(out.name + ".parts") / "done.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None:
         if manifest.exists() and manifest.read_text().strip():
             break
         time.sleep(0.01)
+    return run, manifest
+
+
+def test_a_worker_killed_mid_run_leaves_the_output_complete_and_identical(
+    synthetic, cluster, reference, tmp_path
+):
+    out = tmp_path / "out.tif"
+    run, manifest = _start_export(synthetic["path"], cluster.address, out)
     assert run.poll() is None, "the export ended before a worker could be killed"
     written = len(manifest.read_text().splitlines())
     os.kill(cluster.workers[0].pid, signal.SIGKILL)
@@ -140,15 +149,7 @@ def test_a_worker_killed_mid_run_leaves_the_output_complete_and_identical(
 
 def test_ctrl_c_stops_and_resume_finishes(synthetic, cluster, reference, tmp_path):
     out = tmp_path / "out.tif"
-    command = [sys.executable, "-m", "tiler.cli", "export", str(synthetic["path"]), *ARGS]
-    command += ["--scheduler", cluster.address, "-o", str(out)]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    manifest = tmp_path / "out.tif.parts" / "done.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and run.poll() is None:
-        if manifest.exists() and manifest.read_text().strip():
-            break
-        time.sleep(0.01)
+    run, manifest = _start_export(synthetic["path"], cluster.address, out)
     run.send_signal(signal.SIGINT)
     output, _ = run.communicate(timeout=120)
     if run.returncode == 0:

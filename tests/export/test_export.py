@@ -12,8 +12,10 @@ import pytest
 import rasterio
 from distributed import Client
 from rasterio.crs import CRS
+from rasterio.transform import from_origin
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
+from support.stac_files import ORIGIN, stac_item, write_cog, write_collection
 
 from tiler.catalog.filters import make_search
 from tiler.catalog.loaders import load_collection
@@ -36,18 +38,22 @@ def client() -> Iterator[Client]:
         yield c
 
 
-def _spec(path: Path, quality: str = "q", sortby: str | None = None) -> ExportSpec:
-    return ExportSpec((str(path),), "test", quality, BANDS, sortby=sortby)
+def _spec(
+    path: Path, quality: str = "q", sortby: str | None = None, bands: tuple[str, ...] = BANDS
+) -> ExportSpec:
+    return ExportSpec((str(path),), "test", quality, bands, sortby=sortby)
 
 
-def _read(path: Path) -> tuple[numpy.ndarray, numpy.ndarray]:
+def _read(path: Path, bands: tuple[str, ...] = BANDS) -> tuple[numpy.ndarray, numpy.ndarray]:
     with rasterio.open(path) as src:
         data = src.read()
-        assert src.descriptions == (*BANDS, "valid")
+        assert src.descriptions == (*bands, "valid")
     return data[:-1], data[-1]
 
 
-def _oracle(plan: ExportPlan, path: Path, oracle, fn) -> tuple[numpy.ndarray, numpy.ndarray]:
+def _oracle(
+    plan: ExportPlan, path: Path, oracle, fn, quality_bands: tuple[str, ...] = ("q",)
+) -> tuple[numpy.ndarray, numpy.ndarray]:
     """Every item read on the whole grid with Reader.part (an item in another CRS warped
     straight onto the grid's pixels, GDAL's transformer exact), stacked, argmax."""
     grid = plan.grid
@@ -76,12 +82,14 @@ def _oracle(plan: ExportPlan, path: Path, oracle, fn) -> tuple[numpy.ndarray, nu
             r[name] = numpy.ma.MaskedArray(part.array.data[0], mask=part.array.mask[0])
         reads.append(r)
     days = [it.days for it in items]
-    return oracle(reads, fn, ["q"], list(BANDS), days)
+    return oracle(reads, fn, list(quality_bands), list(plan.spec.bands), days)
 
 
-def _check(out: Path, expected: tuple[numpy.ndarray, numpy.ndarray]) -> None:
+def _check(
+    out: Path, expected: tuple[numpy.ndarray, numpy.ndarray], bands: tuple[str, ...] = BANDS
+) -> None:
     data, valid = expected
-    got, flag = _read(out)
+    got, flag = _read(out, bands)
     assert set(numpy.unique(flag)) <= {0, 255}
     numpy.testing.assert_array_equal(flag == 255, valid)
     assert valid.any() and (~valid).any()  # masked pixels are part of the check
@@ -112,6 +120,60 @@ def test_multi_chunk_export_equals_oracle(
     assert summary.computed == summary.chunks == len(plan.windows())
     assert summary.item_reads > 0 and not summary.skipped
     _check(out, _oracle(plan, path, oracle, lambda v: v["q"]))
+
+
+#: a 20 m quality band beside 10 m output bands
+MIXED_BANDS = ("a", "b", "q20", "quality", "_index")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five items of 10 m bands ``a`` and ``b`` and a 20 m quality band ``q20`` (uint8,
+    values 0..3: many ties; nodata 255), shifted by odd multiples of 10 m: the 20 m pixels
+    of one item straddle those of another and the chunk edges."""
+    root = tmp_path_factory.mktemp("mixed")
+    rng = numpy.random.default_rng(2020)
+    items = []
+    for k, (dx, dy) in enumerate([(0, 0), (3, 1), (7, 5), (1, 9), (5, 3)]):
+        x0, y0 = ORIGIN[0] + dx * 10.0, ORIGIN[1] - dy * 10.0
+        q20 = rng.integers(0, 4, (32, 32)).astype("uint8")
+        q20[rng.random(q20.shape) < 0.08] = 255
+        a = ((k + 1) * 100 + rng.integers(0, 50, (64, 64))).astype("uint16")
+        a[rng.random(a.shape) < 0.03] = 0  # an output band's holes mask a winner's pixel
+        b = rng.integers(1, 3000, (64, 64)).astype("uint16")
+        files = {}
+        for name, arr, res, nodata in (
+            ("q20", q20, 20.0, 255),
+            ("a", a, 10.0, 0),
+            ("b", b, 10.0, 0),
+        ):
+            p = root / f"m{k}" / f"{name}.tif"
+            write_cog(
+                p, arr, transform=from_origin(x0, y0, res, res), crs=UTM.to_string(), nodata=nodata
+            )
+            files[name] = (p, nodata)
+        when = f"2021-06-{1 + 2 * (k // 2):02d}T10:00:00Z"  # pairs of equal datetimes
+        items.append(stac_item(f"m-{k}", when, files, root))
+    return write_collection(root / "mixed.json", items)
+
+
+def test_20m_quality_with_10m_outputs_equals_oracle(mixed, oracle, client, tmp_path):
+    plan = plan_export(
+        _spec(mixed, quality="q20", bands=MIXED_BANDS), Region(BBOX, UTM), chunk=64, block=32
+    )
+    t = plan.grid.transform
+    assert (t.a, t.e) == (10.0, -10.0)  # the finest output band's pixels
+    assert len(plan.windows()) >= 4
+    out = tmp_path / "out.tif"
+    summary = export(plan, out, client)
+    assert summary.computed == summary.chunks and not summary.skipped
+    expected = _oracle(plan, mixed, oracle, lambda v: v["q20"], ("q20",))
+    _check(out, expected, MIXED_BANDS)
+    one = plan_export(
+        _spec(mixed, quality="q20", bands=MIXED_BANDS), Region(BBOX, UTM), chunk=512, block=32
+    )
+    export(one, tmp_path / "one.tif", client)
+    assert out.read_bytes() == (tmp_path / "one.tif").read_bytes()
 
 
 def test_default_grid_is_the_items_crs_and_pixels(synthetic):
