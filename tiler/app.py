@@ -14,6 +14,7 @@ shared, deadlines, disconnects).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -41,10 +42,14 @@ from tiler.api.observe import Observe, RouteGroups
 from tiler.api.redirect import SlashRedirect
 from tiler.api.requests_log import RequestIdFilter
 from tiler.api.responses import ResponseCache
+from tiler.catalog.baked import BakedLayer, BakedLayerError, BakedLayers
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.catalog.sources import open_catalogs
+from tiler.engine.baked import open_layers
+from tiler.engine.expression import parse
 from tiler.engine.service import Engine
+from tiler.errors import TilerError
 from tiler.process import (
     configure_gdal,
     configure_logging,
@@ -75,6 +80,33 @@ def load_catalogs(settings: Settings) -> dict[str, Catalog]:
     return open_catalogs(sources, settings)
 
 
+def load_baked(settings: Settings, catalogs: dict[str, Catalog], engine: Engine) -> BakedLayers:
+    """Open the baked layers ``settings`` name, each checked against its served collection.
+
+    A layer's quality is normalised by the collection's parser (as requests' are).
+
+    Raises:
+        BakedLayerError: a file that cannot be opened or is not a ``tiler export`` COG, of a
+            collection not served, or whose quality the collection cannot parse: the
+            server does not start (as titiler refuses a mosaic it cannot open).
+    """
+    layers: list[BakedLayer] = []
+    for layer in open_layers(settings.baked, engine.datasets):
+        catalog = catalogs.get(layer.collection)
+        if catalog is None:
+            raise BakedLayerError(
+                f"baked layer {layer.name!r} is of collection {layer.collection!r}, which is "
+                f"not served (served: {', '.join(sorted(catalogs)) or '(none)'})"
+            )
+        info = catalog.info()
+        try:
+            quality = parse(layer.quality, info.bands, info.aliases).text
+        except TilerError as exc:
+            raise BakedLayerError(f"baked layer {layer.name!r}: {exc}") from exc
+        layers.append(dataclasses.replace(layer, quality=quality))
+    return BakedLayers(layers)
+
+
 def create_app(
     settings: Settings | None = None, catalogs: dict[str, Catalog] | None = None
 ) -> FastAPI:
@@ -91,6 +123,11 @@ def create_app(
     if catalogs is None:
         catalogs = load_catalogs(settings)
     engine = Engine.from_settings(settings)
+    try:
+        baked = load_baked(settings, catalogs, engine)
+    except BakedLayerError:
+        engine.close()
+        raise
     gate = ObservedGate(
         limit=settings.max_in_flight or 2 * settings.read_threads,
         timeout=settings.request_timeout,
@@ -125,6 +162,7 @@ def create_app(
     app.state.settings = settings
     app.state.catalogs = catalogs
     app.state.engine = engine
+    app.state.baked = baked
     app.state.cache = ResponseCache(settings.tile_cache_bytes)
     app.state.gate = gate
     app.state.coalescer = Coalescer()

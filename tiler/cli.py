@@ -125,9 +125,19 @@ def cli(verbose: bool) -> None:
     envvar="TILER_WORKERS",
     help="Worker processes (env TILER_WORKERS).",
 )
+@click.option(
+    "--baked",
+    "baked",
+    multiple=True,
+    metavar="NAME=PATH_OR_URL",
+    help="A COG made by tiler export, served as a layer of its collection at every zoom "
+    "(where live tiles would answer too many items, for requests of exactly its quality "
+    "and filters); repeatable. Adds to TILER_BAKED.",
+)
 def serve(
     sources: tuple[str, ...],
     collection_ids: tuple[str, ...],
+    baked: tuple[str, ...],
     host: str,
     port: int,
     forwarded_allow_ips: str,
@@ -155,6 +165,16 @@ def serve(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    layers = dict(settings.baked)
+    for entry in baked:
+        name, _, href = (part.strip() for part in entry.partition("="))
+        if not name or not href:
+            raise click.BadParameter(f"{entry!r}: expected NAME=PATH_OR_URL", param_hint="--baked")
+        if "://" not in href and not href.startswith("/vsi"):
+            if not Path(href).is_file():
+                raise click.BadParameter(f"{name}: {href!r} is not a file", param_hint="--baked")
+            href = str(Path(href).resolve())
+        layers[name] = href
     resolved: list[str | Path] = []
     for source in sources:
         if is_dsn(source) or is_stac_api(source):
@@ -172,6 +192,8 @@ def serve(
         update["collections"] = resolved
     if collection_ids:
         update["pgstac_collections"] = list(collection_ids)
+    if layers:
+        update["baked"] = layers
     settings = settings.model_copy(update=update)
     options: dict[str, Any] = {
         "host": host,
@@ -202,6 +224,7 @@ def _run(settings: Settings, workers: int, options: dict[str, Any]) -> None:
             chosen = [ensure_demo(settings.demo_dir)]
         os.environ["TILER_COLLECTIONS"] = json.dumps([str(c) for c in chosen])
         os.environ["TILER_PGSTAC_COLLECTIONS"] = json.dumps(settings.pgstac_collections)
+        os.environ["TILER_BAKED"] = json.dumps(settings.baked)
         config = uvicorn.Config("tiler.app:serve_app", factory=True, workers=workers, **options)
         sock = config.bind_socket()
         try:

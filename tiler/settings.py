@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def parse_baked(value: Any) -> dict[str, str]:
+    """Baked layers as {name: path or URL}, from ``NAME=PATH_OR_URL,...`` or a JSON object.
+
+    A path or URL holding a comma is given in the JSON form.
+
+    Raises:
+        ValueError: an entry without a name or a path, or a name given twice.
+    """
+    if isinstance(value, dict):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        text = str(value or "").strip()
+        if text.startswith("{"):
+            loaded = json.loads(text)
+            if not isinstance(loaded, dict):
+                raise ValueError("expected a JSON object {name: path or URL}")
+            return parse_baked(loaded)
+        pairs = []
+        for entry in text.split(",") if text else []:
+            name, sep, href = entry.partition("=")
+            pairs.append((name, href) if sep else ("", entry))
+    out: dict[str, str] = {}
+    for name, href in pairs:
+        name, href = name.strip(), href.strip()
+        if not name or not href:
+            raise ValueError(f"baked layer {(name or href)!r}: expected NAME=PATH_OR_URL")
+        if name in out:
+            raise ValueError(f"baked layer {name!r} is named twice")
+        out[name] = href
+    return out
 
 
 class S3Bucket(BaseModel):
@@ -49,6 +83,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TILER_DATABASE_URL", "DATABASE_URL"),
         description="PgSTAC database served when no collection is named (libpq fills what "
         "it leaves out from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).",
+    )
+    baked: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Baked layers: COGs made by tiler export, served where live tiles would "
+        "answer too many items, for requests asking exactly what they computed. "
+        "NAME=PATH_OR_URL,... or a JSON object {name: path or URL}; operator-given only.",
     )
     pgstac_collections: list[str] = Field(
         default_factory=list,
@@ -239,3 +279,8 @@ class Settings(BaseSettings):
         description="Label request metrics with the collection id (one series per served "
         "collection and route group); off: no collection label.",
     )
+
+    @field_validator("baked", mode="before")
+    @classmethod
+    def _baked(cls, value: Any) -> dict[str, str]:
+        return parse_baked(value)

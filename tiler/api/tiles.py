@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from morecantile import TileMatrixSet
 
 from tiler.api.admission import OVERLOAD_RESPONSES
+from tiler.api.baked import SOURCE, baked_image, get_baked, refusal
 from tiler.api.deps import (
     Mosaic,
     get_engine,
@@ -19,6 +20,7 @@ from tiler.api.deps import (
     mosaic_params,
 )
 from tiler.api.responses import Rendered, ResponseCache, respond, stats_headers
+from tiler.catalog.baked import BakedLayers
 from tiler.catalog.coverage import MinZoom
 from tiler.engine.grids import TileGrid
 from tiler.engine.service import Engine
@@ -103,6 +105,7 @@ def tile(
     settings: Annotated[Settings, Depends(get_settings)],
     engine: Annotated[Engine, Depends(get_engine)],
     min_zoom: Annotated[MinZoom, Depends(get_min_zoom)],
+    baked: Annotated[BakedLayers, Depends(get_baked)],
     tilesize: Annotated[int | None, Query(gt=0, description="Tile size in pixels.")] = None,
 ) -> Response:
     """A quality-mosaic tile."""
@@ -131,23 +134,30 @@ def tile(
         image, stats = engine.mosaic(
             mosaic.catalog, mosaic.search, grid, chosen.quality, chosen.bands, mosaic.options
         )
-    except TooManyItems as exc:  # say where the map works
-        zoom = min_zoom(mosaic.catalog, tms, mosaic.search, tms.maxzoom)
-        raise TooManyItems(exc.matched, exc.limit, zoom=max(zoom, z + 1)) from exc
+    except TooManyItems as exc:  # the baked layer of exactly this request, else where it works
+        found = baked_image(baked, mosaic, grid, engine)
+        if found is None:
+            zoom = min_zoom(mosaic.catalog, tms, mosaic.search, tms.maxzoom)
+            raise refusal(exc, max(zoom, z + 1), baked, mosaic) from exc
+        image, layer = found
+        headers = {SOURCE: "baked", "X-Baked-Layer": layer.name}
+        logger.info("tile %s %s/%s/%s baked=%s", mosaic.catalog.id, z, x, row, layer.name)
+    else:
+        headers = {**stats_headers(stats), SOURCE: "live"}
+        logger.info(
+            "tile %s %s/%s/%s considered=%d read=%d used=%d skipped=%d timings=%s",
+            mosaic.catalog.id,
+            z,
+            x,
+            row,
+            stats.considered,
+            stats.read,
+            len(stats.used),
+            len(stats.skipped),
+            stats.timings,
+        )
     content, media_type = encode(image, format, chosen.vis)
-    rendered = Rendered(content, media_type, stats_headers(stats))
-    if not stats.skipped:  # a tile missing a faulty item is not kept
+    rendered = Rendered(content, media_type, headers)
+    if rendered.complete:  # a tile missing a faulty item is not kept
         cache.put(key, rendered)
-    logger.info(
-        "tile %s %s/%s/%s considered=%d read=%d used=%d skipped=%d timings=%s",
-        mosaic.catalog.id,
-        z,
-        x,
-        row,
-        stats.considered,
-        stats.read,
-        len(stats.used),
-        len(stats.skipped),
-        stats.timings,
-    )
     return respond(request, rendered, settings.cache_control)

@@ -3,35 +3,69 @@
 GDAL streams the parts' VRT into the COG (internal tiles, then overviews, then the
 layout a COG needs), holding at most its block cache: the region is never in memory.
 Overviews use nearest neighbour: every overview pixel is one output pixel, all bands of
-one winner and its validity together, never a blend of two items.
+one winner and its validity together, never a blend of two items (benchmarks/
+baked_overviews.py measures this choice against averaged overviews).
+
+The COG's GDAL metadata tags record what was computed (:func:`plan_tags`): the
+collection, the quality expression, the bands, the normalised search and unscale, and the
+tool's version, so that ``tiler serve --baked`` can serve it as a layer of its collection
+(:mod:`tiler.catalog.baked`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import rasterio
 import rasterio.shutil
 
+from tiler import __version__
+from tiler.catalog.baked import export_tags
+
+if TYPE_CHECKING:
+    from tiler.export.plan import ExportPlan
+
 logger = logging.getLogger(__name__)
 
 
-def write_cog(source: Path, output: Path, block: int) -> None:
+def plan_tags(plan: ExportPlan) -> dict[str, str]:
+    """The metadata tags of ``plan``'s COG: what it computed (see :mod:`tiler.catalog.baked`)."""
+    spec = plan.spec
+    return export_tags(
+        spec.collection, spec.quality, spec.bands, spec.search(), spec.unscale, __version__
+    )
+
+
+def write_cog(
+    source: Path,
+    output: Path,
+    block: int,
+    tags: Mapping[str, str] | None = None,
+    resampling: str = "NEAREST",
+) -> None:
     """Copy ``source`` (the parts' VRT) to a COG at ``output`` (via a temporary file).
 
     Args:
-        source: the dataset to copy.
+        source: the dataset to copy (a VRT: ``tags`` are written into it first).
         output: the COG to write (replaced once complete).
         block: internal tile size.
+        tags: dataset metadata tags of the COG.
+        resampling: GDAL's overview resampling (NEAREST: see above; others only to
+            measure the choice).
     """
+    if tags:
+        with rasterio.open(source, "r+") as vrt:
+            vrt.update_tags(**tags)
     tmp = output.with_name(output.name + ".tmp")
     options = {
         "BLOCKSIZE": block,
         "COMPRESS": "DEFLATE",
         "PREDICTOR": "YES",
-        "OVERVIEW_RESAMPLING": "NEAREST",
+        "OVERVIEW_RESAMPLING": resampling,
         "BIGTIFF": "IF_SAFER",
         "NUM_THREADS": "ALL_CPUS",
     }

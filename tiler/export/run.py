@@ -23,7 +23,7 @@ from typing import Any
 from distributed import Client, Future, LocalCluster, as_completed
 
 from tiler.export.chunks import ChunkResult, run_chunk
-from tiler.export.cog import write_cog
+from tiler.export.cog import plan_tags, write_cog
 from tiler.export.parts import PartStore
 from tiler.export.plan import ExportPlan
 
@@ -221,7 +221,10 @@ class Exporter:
                 self.client.cancel(list(pending))
             positions.release()
         write_cog(
-            self.store.vrt(plan.grid, plan.dtype, list(plan.spec.bands)), self.output, plan.block
+            self.store.vrt(plan.grid, plan.dtype, list(plan.spec.bands)),
+            self.output,
+            plan.block,
+            tags=plan_tags(plan),
         )
         self.store.remove()
         computed = sum(w.width * w.height for w in todo)
