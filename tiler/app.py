@@ -46,7 +46,7 @@ from tiler.catalog.baked import BakedLayer, BakedLayerError, BakedLayers
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.catalog.sources import open_catalogs
-from tiler.engine.baked import open_layers
+from tiler.engine.baked import band_types, open_layers
 from tiler.engine.expression import parse
 from tiler.engine.service import Engine
 from tiler.errors import TilerError
@@ -103,7 +103,8 @@ def load_baked(settings: Settings, catalogs: dict[str, Catalog], engine: Engine)
             quality = parse(layer.quality, info.bands, info.aliases).text
         except TilerError as exc:
             raise BakedLayerError(f"baked layer {layer.name!r}: {exc}") from exc
-        layers.append(dataclasses.replace(layer, quality=quality))
+        types = band_types(layer, catalog.sample(), info.data_types, engine.datasets)
+        layers.append(dataclasses.replace(layer, quality=quality, types=types))
     return BakedLayers(layers)
 
 

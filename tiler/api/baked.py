@@ -17,7 +17,7 @@ from fastapi import Request
 from rio_tiler.models import ImageData
 
 from tiler.api.deps import Mosaic
-from tiler.catalog.baked import BakedLayer, BakedLayerError, BakedLayers
+from tiler.catalog.baked import Asked, BakedLayer, BakedLayerError, BakedLayers
 from tiler.engine.baked import live_dtype, read_tile
 from tiler.engine.grids import TileGrid
 from tiler.engine.service import Engine
@@ -51,13 +51,14 @@ def get_baked(request: Request) -> BakedLayers:
 
 def matching(layers: BakedLayers, mosaic: Mosaic) -> list[BakedLayer]:
     """The layers that computed what ``mosaic`` asks (its bands aside)."""
-    return layers.matching(
+    asked = Asked(
         mosaic.catalog.id,
         mosaic.layer.quality.text,
         mosaic.search,
         mosaic.options.unscale,
         mosaic.options.nodata,
     )
+    return layers.matching(asked)
 
 
 def layer_for(layers: BakedLayers, mosaic: Mosaic) -> BakedLayer | None:
@@ -76,7 +77,7 @@ def baked_image(
     if layer is None:
         return None
     bands = mosaic.layer.bands
-    dtype = live_dtype(bands, mosaic.catalog.info().data_types, layer.dtype)
+    dtype = live_dtype(bands, layer.types, layer.dtype)
     try:
         image = read_tile(layer, grid, bands, engine.datasets, dtype)
     except BakedLayerError as exc:

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from tiler.api.baked import get_baked
 from tiler.api.deps import SearchParams, get_catalog, public_base
 from tiler.catalog.base import Catalog
 from tiler.engine.outputs import DERIVED
@@ -47,6 +48,8 @@ def collection_summary(catalog: Catalog, request: Request) -> dict[str, Any]:
         "output_bands": [*info.bands, *DERIVED],
         "default": info.default_render,
         "renders": info.renders,
+        # exports served at every zoom for requests of exactly their quality and filters
+        "baked": {layer.name: layer.describe() for layer in get_baked(request).of(info.id)},
         "links": [
             {"rel": "self", "href": f"{base}/collections/{info.id}"},
             {"rel": "tiles", "href": tiles},

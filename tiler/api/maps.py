@@ -16,6 +16,7 @@ from titiler.core.resources.responses import XMLResponse
 from titiler.core.utils import tms_limits
 from titiler.mosaic.extensions.wmts import DEFAULT_TEMPLATES
 
+from tiler.api.baked import get_baked, layer_for
 from tiler.api.deps import (
     ASCII_DIGITS,
     TMS_IDS,
@@ -28,6 +29,7 @@ from tiler.api.deps import (
     public_base,
 )
 from tiler.api.responses import registered_media_type
+from tiler.catalog.baked import BakedLayers
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
 from tiler.engine.credentials import Credentials
@@ -123,11 +125,39 @@ def chosen_zooms(
     return lo, hi
 
 
+def _zoom_override(which: str, rule: str) -> Any:
+    """The ``Query`` of TileJSON's ``minzoom`` or ``maxzoom`` override."""
+    return Query(
+        ge=0,
+        le=MAX_ZOOM,
+        description=f"Override the {which} zoom: within the tile matrix set's zooms "
+        f"(WebMercatorQuad: 0..24) and not {rule}.",
+    )
+
+
 def validated_query(request: Request, mosaic: Annotated[Mosaic, Depends(mosaic_params)]) -> str:
     """The tile query string, after checking it as a tile request would (400 if bad)."""
     return urlencode(
         [(k, v) for k, v in request.query_params.multi_items() if k.lower() not in _OWN_KEYS]
     )
+
+
+@dataclass(frozen=True)
+class MapDoor:
+    """What every map-client document is about: a collection, a matrix set, the tile query."""
+
+    catalog: Catalog
+    tms: TileMatrixSet
+    query: str
+
+
+def map_door(
+    catalog: Annotated[Catalog, Depends(get_catalog)],
+    tms: Annotated[TileMatrixSet, Depends(get_tms)],
+    query: Annotated[str, Depends(validated_query)],
+) -> MapDoor:
+    """The collection, matrix set and checked tile query of a map-client document."""
+    return MapDoor(catalog, tms, query)
 
 
 def tile_url(
@@ -149,48 +179,37 @@ def tile_url(
 )
 def tilejson(
     request: Request,
-    catalog: Annotated[Catalog, Depends(get_catalog)],
-    tms: Annotated[TileMatrixSet, Depends(get_tms)],
-    query: Annotated[str, Depends(validated_query)],
+    door: Annotated[MapDoor, Depends(map_door)],
     mosaic: Annotated[Mosaic, Depends(mosaic_params)],
     min_zoom: Annotated[MinZoom, Depends(get_min_zoom)],
+    baked: Annotated[BakedLayers, Depends(get_baked)],
     tile_format: Annotated[Format, Query(description="Tile format.")] = Format.png,
     tile_scale: Annotated[
         int, Query(ge=1, le=4, description="Tile scale (2 = @2x)."), ASCII_DIGITS
     ] = 1,
-    minzoom: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=MAX_ZOOM,
-            description="Override the minimum zoom: within the tile matrix set's zooms "
-            "(WebMercatorQuad: 0..24) and not above maxzoom.",
-        ),
-        ASCII_DIGITS,
-    ] = None,
-    maxzoom: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=MAX_ZOOM,
-            description="Override the maximum zoom: within the tile matrix set's zooms "
-            "(WebMercatorQuad: 0..24) and not below minzoom.",
-        ),
-        ASCII_DIGITS,
-    ] = None,
+    minzoom: Annotated[int | None, _zoom_override("minimum", "above maxzoom"), ASCII_DIGITS] = None,
+    maxzoom: Annotated[int | None, _zoom_override("maximum", "below minzoom"), ASCII_DIGITS] = None,
 ) -> dict[str, Any]:
     """TileJSON whose tile URL carries the request's quality, bands and filters.
 
     ``minzoom`` is where tiles stay under the items limit (estimated over the collection's
-    centre with the request's filters), so a map does not ask for tiles it would refuse.
+    centre with the request's filters), so a map does not ask for tiles it would refuse;
+    for a request a baked layer answers (its collection, quality, filters and bands), the
+    matrix set's lowest zoom, and the layer's bounds.
     """
+    catalog, tms, query = door.catalog, door.tms, door.query
     chosen_zooms(tms, (tms.minzoom, tms.maxzoom), minzoom, maxzoom)  # 400 before any work
     info = catalog.info()
     lo, hi = zoom_range(catalog, tms, get_engine(request).credentials)
-    lo = min(hi, max(lo, min_zoom(catalog, tms, mosaic.search, hi)))
+    layer = layer_for(baked, mosaic)
+    if layer is None:
+        lo = min(hi, max(lo, min_zoom(catalog, tms, mosaic.search, hi)))
+        w, s, e, n = info.bounds
+    else:
+        lo = tms.minzoom
+        w, s, e, n = layer.bounds
     lo, hi = chosen_zooms(tms, (lo, hi), minzoom, maxzoom)
     url = tile_url(request, catalog.id, tms, tile_format, tile_scale)
-    w, s, e, n = info.bounds
     return {
         "tilejson": "3.0.0",
         "name": info.title or info.id,
@@ -211,12 +230,11 @@ def tilejson(
 )
 def wmts(
     request: Request,
-    catalog: Annotated[Catalog, Depends(get_catalog)],
-    tms: Annotated[TileMatrixSet, Depends(get_tms)],
-    query: Annotated[str, Depends(validated_query)],
+    door: Annotated[MapDoor, Depends(map_door)],
     tile_format: Annotated[Format, Query(description="Tile format.")] = Format.png,
 ) -> Any:
     """One layer for the request's parameters, and one per preset of the collection."""
+    catalog, tms, query = door.catalog, door.tms, door.query
     info = catalog.info()
     lo, hi = zoom_range(catalog, tms, get_engine(request).credentials)
     limits = tms_limits(tms, info.bounds, zooms=(lo, hi))
@@ -287,13 +305,9 @@ def tilesets(request: Request, catalog: Annotated[Catalog, Depends(get_catalog)]
     "/collections/{collection_id}/tiles/{tileMatrixSetId}",
     summary="OGC tileset metadata",
 )
-def tileset(
-    request: Request,
-    catalog: Annotated[Catalog, Depends(get_catalog)],
-    tms: Annotated[TileMatrixSet, Depends(get_tms)],
-    query: Annotated[str, Depends(validated_query)],
-) -> dict[str, Any]:
+def tileset(request: Request, door: Annotated[MapDoor, Depends(map_door)]) -> dict[str, Any]:
     """Tileset metadata (OGC API - Tiles) with the tile template and matrix limits."""
+    catalog, tms, query = door.catalog, door.tms, door.query
     info = catalog.info()
     lo, hi = zoom_range(catalog, tms, get_engine(request).credentials)
     base = public_base(request)

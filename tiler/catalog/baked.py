@@ -125,6 +125,26 @@ def same_selection(a: Search, b: Search) -> bool:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What a request computes, as a baked layer is matched against it.
+
+    Attributes:
+        collection: the collection id.
+        quality: the quality expression, as the parser normalised it.
+        search: the filters and order; a bbox filter never matches (it changes which
+            items a pixel may come from).
+        unscale: scale/offset applied.
+        nodata: a nodata override (any override never matches).
+    """
+
+    collection: str
+    quality: str
+    search: Search
+    unscale: bool = False
+    nodata: float | None = None
+
+
+@dataclass(frozen=True)
 class BakedLayer:
     """An export served as a layer: what it computed and where it is.
 
@@ -139,6 +159,8 @@ class BakedLayer:
         version: the version of the tool that made it.
         bounds: its extent in lon/lat (west, south, east, north).
         dtype: the file's data type.
+        types: the type of each band in live tiles, where known (see
+            :func:`tiler.engine.baked.band_types`); a baked tile has the type a live one has.
     """
 
     name: str
@@ -151,6 +173,7 @@ class BakedLayer:
     version: str
     bounds: tuple[float, float, float, float]
     dtype: str
+    types: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_tags(
@@ -201,31 +224,15 @@ class BakedLayer:
             dtype=dtype,
         )
 
-    def matches(
-        self,
-        collection: str,
-        quality: str,
-        search: Search,
-        unscale: bool,
-        nodata: float | None = None,
-    ) -> bool:
-        """Whether a request computes what this layer holds (its bands aside).
-
-        Args:
-            collection: the request's collection id.
-            quality: its quality expression, as the parser normalised it.
-            search: its filters and order; a bbox filter never matches (it changes
-                which items a pixel may come from).
-            unscale: its unscale.
-            nodata: its nodata override (any override never matches).
-        """
+    def matches(self, asked: Asked) -> bool:
+        """Whether a request computes what this layer holds (its bands aside)."""
         return (
-            collection == self.collection
-            and quality == self.quality
-            and unscale == self.unscale
-            and nodata is None
-            and search.bbox is None
-            and same_selection(search, self.search)
+            asked.collection == self.collection
+            and asked.quality == self.quality
+            and asked.unscale == self.unscale
+            and asked.nodata is None
+            and asked.search.bbox is None
+            and same_selection(asked.search, self.search)
         )
 
     def missing(self, bands: Sequence[str]) -> list[str]:
@@ -233,13 +240,15 @@ class BakedLayer:
         return [b for b in bands if b not in self.bands]
 
     def describe(self) -> dict[str, Any]:
-        """What clients see of the layer (never its path or URL): a STAC-renders-like entry."""
+        """What clients see of the layer (never its path or URL), as STAC ``renders`` are.
+
+        ``minmax_zoom``: from zoom 0; the top is the collection's.
+        """
         start, end = self.search.start, self.search.end
         datetime = None
         if start is not None or end is not None:
             datetime = f"{_iso(start) or '..'}/{_iso(end) or '..'}"
         return {
-            "name": self.name,
             "title": f"{self.name} (baked)",
             "quality": self.quality,
             "bands": list(self.bands),
@@ -252,7 +261,7 @@ class BakedLayer:
             or None,
             "unscale": self.unscale,
             "bounds": list(self.bounds),
-            "minzoom": 0,
+            "minmax_zoom": [0, None],
             "version": self.version,
         }
 
@@ -274,17 +283,6 @@ class BakedLayers:
         """The layers of ``collection``, in the operator's order."""
         return [layer for layer in self.layers if layer.collection == collection]
 
-    def matching(
-        self,
-        collection: str,
-        quality: str,
-        search: Search,
-        unscale: bool,
-        nodata: float | None = None,
-    ) -> list[BakedLayer]:
+    def matching(self, asked: Asked) -> list[BakedLayer]:
         """The layers that computed what a request asks (see :meth:`BakedLayer.matches`)."""
-        return [
-            layer
-            for layer in self.of(collection)
-            if layer.matches(collection, quality, search, unscale, nodata)
-        ]
+        return [layer for layer in self.of(asked.collection) if layer.matches(asked)]

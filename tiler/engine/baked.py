@@ -22,6 +22,7 @@ from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 
 from tiler.catalog.baked import BakedLayer, BakedLayerError
+from tiler.catalog.models import Item
 from tiler.engine.datasets import DatasetCache
 from tiler.engine.grids import TileGrid
 from tiler.engine.outputs import DERIVED, INDEX
@@ -71,6 +72,31 @@ def open_layers(hrefs: Mapping[str, str], datasets: DatasetCache) -> list[BakedL
         )
         layers.append(layer)
     return layers
+
+
+def band_types(
+    layer: BakedLayer, sample: Item | None, declared: Mapping[str, str], datasets: DatasetCache
+) -> dict[str, str]:
+    """The type of each band of ``layer`` in live tiles.
+
+    Derived bands have their own, unscaled bands float64, others their declared
+    ``raster:bands`` type, else the type of the sample item's file (unreadable: unknown).
+    """
+    types: dict[str, str] = {}
+    for name in layer.bands:
+        kind = _DERIVED_TYPES.get(name) or ("float64" if layer.unscale else declared.get(name))
+        band = sample.bands.get(name) if sample is not None else None
+        if kind is None and band is not None:
+            try:
+                with datasets.open(band.href) as ds:
+                    kind = ds.dtypes[band.bidx - 1]
+            except (RasterioError, OSError, TilerError) as exc:
+                logger.warning(
+                    "baked layer %s: type of band %s unknown (%s)", layer.name, name, exc
+                )
+        if kind is not None:
+            types[name] = kind
+    return types
 
 
 def live_dtype(bands: Sequence[str], data_types: Mapping[str, str], stored: str) -> numpy.dtype:
@@ -124,7 +150,9 @@ def read_tile(
     except (RasterioError, RioTilerError, OSError, TilerError) as exc:
         raise BakedLayerError(f"baked layer {layer.name!r} cannot be read: {exc}") from exc
     data = numpy.ma.getdata(image.array)
-    masked = (data[-1] != VALID) | numpy.ma.getmaskarray(image.array).any(axis=0)
+    # the validity band alone: rio-tiler masks every band of a file with an alpha band
+    # when the alpha band itself is read; outside the file the warp fills it with 0
+    masked = data[-1] != VALID
     values = data[:-1].astype(dtype or data.dtype)
     values[:, masked] = 0
     mask = numpy.broadcast_to(masked, values.shape).copy()
