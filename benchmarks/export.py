@@ -1,60 +1,77 @@
-"""tiler export on a local Dask cluster: wall time, px/s and peak worker RSS by workers and size.
+"""tiler export on a local Dask cluster: wall time, px/s and peak worker RSS by workers and
+size, side by side with a naive Dask quality mosaic (odc-stac load of every item + argmax).
 
-Over the generated scene collection (``generate.py``: 24 scenes, one COG per band, two orbits
-with swath edges), a square region of ``--region`` pixels at 10 m around the collection's
-centre is exported (quality ``-MSK_CLDPRB``, bands ``B04,B03,B02``, the default 1024 px
-chunks) with 1 and 2 worker processes (one thread each), each export on a fresh
-``LocalCluster``. Per run: wall time (plan excluded, the COG included), pixels per second,
-item reads, and each worker's peak RSS (``ru_maxrss``) at the end. With ``--sizes`` the
-2-worker run is repeated at several region sizes, to see that a worker's RSS is flat in the
-region's size. The outputs of the 1- and 2-worker runs are compared byte for byte.
+Over a generated collection (``generate.py --realistic``: 24 band-per-file items of two
+orbits with swath edges, datatakes cut into two overlapping tiles of equal datetimes; 10 m
+reflectance, 20 m ``MSK_CLDPRB``), a square region of ``--region`` pixels at 10 m around the
+area's centre is exported in the items' CRS (quality ``-MSK_CLDPRB``, bands ``B04,B03,B02``,
+``--chunk`` px chunks), each run on a fresh ``LocalCluster`` of N worker processes with one
+thread each. Runs of 1 and 2 workers alternate (``--repeats`` rounds) and medians are
+reported, so that a change of the machine's load hits both alike. Per run: wall time (the
+chunks and the COG; planning and cluster start excluded), pixels per second, item reads and
+each worker's peak RSS (``ru_maxrss``). ``--sizes``: 2-worker runs at other region sides,
+to see that a worker's RSS is flat in the region's size. The outputs of all runs are
+compared byte for byte.
 
-Run: ``python benchmarks/export.py [--region 4096] [--workers 1,2] [--sizes 2048,4096]
-[--scenes 24] [--size 4096] [--quick]``.
+The naive approach (:mod:`naive_dask`, needs ``odc-stac``): the same items in the same
+order on the same grid, chunked alike, on the same cluster shape; its output is compared
+with ours pixel by pixel (values and validity).
+
+Run: ``python benchmarks/export.py [--region 8192] [--size 8192] [--scenes 24]
+[--workers 1,2] [--repeats 3] [--sizes 4096] [--naive-workers 2] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import rasterio
 from distributed import Client, LocalCluster
-from generate import DEFAULT_DIR, generate_scenes
+from generate import DEFAULT_DIR, EPSG, RES, generate_scenes, grid_origin
+from rasterio.crs import CRS
 
 from tiler.export.chunks import ExportSpec
-from tiler.export.plan import Region, plan_export
+from tiler.export.plan import ExportPlan, Region, plan_export
 from tiler.export.run import export
+
+QUALITY = "-MSK_CLDPRB"
+BANDS = ("B04", "B03", "B02")
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _region(collection: Path, pixels: int) -> tuple[tuple[float, float, float, float], object]:
-    """A square of ``pixels`` at 10 m around the centre of the collection's grid."""
-    first = next(collection.parent.glob("scenes/*/B04.tif"))
-    with rasterio.open(first) as src:
-        left, bottom, right, top = src.bounds
-        crs = src.crs
-    cx, cy = (left + right) / 2, (bottom + top) / 2
-    half = pixels * 10 / 2
-    return (cx - half, cy - half, cx + half, cy + half), crs
+def _region(size: int, pixels: int) -> tuple[float, float, float, float]:
+    """A square of ``pixels`` at 10 m around the centre of the generated ``size`` grid."""
+    x0, y0 = grid_origin(size)
+    cx, cy = x0 + size * RES / 2, y0 - size * RES / 2
+    half = pixels * RES / 2
+    return (cx - half, cy - half, cx + half, cy + half)
 
 
-def run(collection: Path, pixels: int, workers: int, out: Path, chunk: int) -> dict[str, float]:
-    """One export on a fresh local cluster of ``workers`` processes."""
-    bbox, crs = _region(collection, pixels)
-    spec = ExportSpec((str(collection),), "s2-synthetic", "-MSK_CLDPRB", ("B04", "B03", "B02"))
-    plan = plan_export(spec, Region(bbox, crs), chunk=chunk)  # type: ignore[arg-type]
-    with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
+def _plan(collection: Path, size: int, pixels: int, chunk: int) -> ExportPlan:
+    spec = ExportSpec((str(collection),), "s2-synthetic", QUALITY, BANDS)
+    return plan_export(spec, Region(_region(size, pixels), CRS.from_epsg(EPSG)), chunk=chunk)
+
+
+def _cluster(workers: int) -> LocalCluster:
+    return LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+
+
+def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
+    """One ``tiler export`` on a fresh local cluster of ``workers`` processes."""
+    with _cluster(workers) as cluster, Client(cluster) as client:
         t0 = time.perf_counter()
         summary = export(plan, out, client)
         wall = time.perf_counter() - t0
@@ -67,45 +84,135 @@ def run(collection: Path, pixels: int, workers: int, out: Path, chunk: int) -> d
         "wall": wall,
         "px_s": px / wall,
         "reads": summary.item_reads,
-        "rss_max": max(rss.values()),
+        "rss": max(rss.values()),
     }
+
+
+def run_naive(
+    collection: Path, plan: ExportPlan, workers: int, out: Path, chunk: int
+) -> dict[str, Any]:
+    """The naive odc-stac mosaic of the same items on the same grid, same cluster shape."""
+    from naive_dask import naive_export  # odc-stac: only when asked for
+
+    ids = sorted(plan.positions, key=plan.positions.__getitem__)
+    grid = plan.grid
+    with _cluster(workers) as cluster, Client(cluster) as client:
+        t0 = time.perf_counter()
+        naive_export(
+            collection, ids, grid.crs, grid.transform, (grid.height, grid.width), out, client, chunk
+        )
+        wall = time.perf_counter() - t0
+        rss = client.run(_peak_rss_mb)
+    px = grid.width * grid.height
+    return {"pixels": px, "wall": wall, "px_s": px / wall, "rss": max(rss.values())}
+
+
+def compare(ours: Path, naive: Path) -> dict[str, int]:
+    """Pixels where the two outputs differ (any band or the validity), block by block."""
+    counts = {"pixels": 0, "differ": 0, "validity": 0, "values": 0}
+    with rasterio.open(ours) as a, rasterio.open(naive) as b:
+        if (a.width, a.height, a.count, a.transform) != (b.width, b.height, b.count, b.transform):
+            raise SystemExit(f"the naive output's grid differs: {b.profile} vs {a.profile}")
+        for _, window in a.block_windows(1):
+            x, y = a.read(window=window), b.read(window=window)
+            counts["pixels"] += x.shape[1] * x.shape[2]
+            counts["differ"] += int((x != y).any(axis=0).sum())
+            counts["validity"] += int((x[-1] != y[-1]).sum())
+            both = (x[-1] == 255) & (y[-1] == 255)
+            counts["values"] += int(((x[:-1] != y[:-1]).any(axis=0) & both).sum())
+    return counts
+
+
+def _have_odc_stac() -> bool:
+    try:
+        import odc.stac  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _line(name: str, runs: list[dict[str, Any]]) -> str:
+    walls = [r["wall"] for r in runs]
+    wall = statistics.median(walls)
+    r = runs[0]
+    return (
+        f"{name}: {r.get('side', '')} px square ({r['pixels']:,} px"
+        + (f", {r['chunks']} chunks" if "chunks" in r else "")
+        + f"): median {wall:.1f} s of {[round(w, 1) for w in walls]} = "
+        f"{r['pixels'] / wall:,.0f} px/s"
+        + (f"; {r['reads']} item reads" if "reads" in r else "")
+        + f"; peak worker RSS {max(x['rss'] for x in runs):.0f} MB"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=DEFAULT_DIR)
-    ap.add_argument("--scenes", type=int, default=24)
-    ap.add_argument("--size", type=int, default=4096, help="scene side in 10 m pixels")
-    ap.add_argument("--region", type=int, default=4096, help="exported square side in pixels")
+    ap.add_argument("--scenes", type=int, default=24, help="items (even)")
+    ap.add_argument("--size", type=int, default=8192, help="area side in 10 m pixels")
+    ap.add_argument("--region", type=int, default=8192, help="exported square side in pixels")
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    ap.add_argument("--sizes", default="", help="region sides for the RSS check (2 workers)")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating rounds (medians)")
+    ap.add_argument("--sizes", default="4096", help="other region sides for RSS (2 workers)")
     ap.add_argument("--chunk", type=int, default=1024)
-    ap.add_argument("--quick", action="store_true", help="4 small scenes, a 1024 px region")
+    ap.add_argument("--naive-workers", type=int, default=2, help="0: no naive run")
+    ap.add_argument(
+        "--quick", action="store_true", help="4 small items, a 1024 px region, one round"
+    )
     args = ap.parse_args(argv)
     if args.quick:
-        args.scenes, args.size, args.region, args.sizes = 4, 1024, 1024, ""
-    collection = generate_scenes(args.dir, args.scenes, args.size)
-    print(f"collection {collection}: {args.scenes} scenes of {args.size} px")
-    outputs = {}
+        args.scenes, args.size, args.region, args.sizes, args.repeats = 4, 1024, 1024, "", 1
+    collection = generate_scenes(args.dir, args.scenes, args.size, realistic=True)
+    load = os.getloadavg()
+    print(f"collection {collection}: {args.scenes} items over {args.size} px; load {load}")
+    plan = _plan(collection, args.size, args.region, args.chunk)
+    counts = [int(w) for w in args.workers.split(",")]
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
     with tempfile.TemporaryDirectory() as tmp:
-        for n in [int(w) for w in args.workers.split(",")]:
-            out = Path(tmp) / f"w{n}.tif"
-            r = run(collection, args.region, n, out, args.chunk)
-            outputs[n] = out.read_bytes()
-            print(
-                f"workers {n}: {r['side']} px square ({r['pixels']:,} px, {r['chunks']} chunks) "
-                f"in {r['wall']:.1f} s = {r['px_s']:,.0f} px/s; {r['reads']} item reads; "
-                f"peak worker RSS {r['rss_max']:.0f} MB"
-            )
-        if len(set(outputs.values())) > 1:
-            raise SystemExit("the outputs of different worker counts differ")
-        print("outputs identical across worker counts")
+        outputs: set[bytes] = set()
+        for k in range(args.repeats):
+            for n in counts if k % 2 == 0 else counts[::-1]:
+                out = Path(tmp) / f"w{n}.tif"
+                runs[n].append(run_ours(plan, n, out))
+                outputs.add(out.read_bytes())
+                print(f"  round {k + 1}, {n} workers: {runs[n][-1]['wall']:.1f} s")
+        for n in counts:
+            print(_line(f"tiler export, {n} workers", runs[n]))
+        if len(outputs) > 1:
+            raise SystemExit("the outputs of different runs differ")
+        print("outputs identical across runs and worker counts")
+        if len(counts) > 1:
+            base = statistics.median(r["wall"] for r in runs[counts[0]])
+            for n in counts[1:]:
+                speedup = base / statistics.median(r["wall"] for r in runs[n])
+                print(f"{n} workers / {counts[0]}: {speedup:.2f}x")
         for side in [int(s) for s in args.sizes.split(",") if s]:
-            r = run(collection, side, 2, Path(tmp) / f"s{side}.tif", args.chunk)
+            r = run_ours(_plan(collection, args.size, side, args.chunk), 2, Path(tmp) / "s.tif")
+            print(_line("tiler export, 2 workers", [r]))
+        if args.naive_workers and not _have_odc_stac():
+            print("naive run skipped: odc-stac is not installed (pip install -e '.[bench]')")
+        elif args.naive_workers:
+            ours = Path(tmp) / f"w{args.naive_workers}.tif"
+            if args.naive_workers not in runs:
+                runs[args.naive_workers] = [run_ours(plan, args.naive_workers, ours)]
+            naive = Path(tmp) / "naive.tif"
+            r = run_naive(collection, plan, args.naive_workers, naive, args.chunk)
+            print(_line(f"naive odc-stac + argmax, {args.naive_workers} workers", [r]))
+            mine = runs[args.naive_workers]
+            wall = statistics.median(x["wall"] for x in mine)
+            rss = max(x["rss"] for x in mine)
             print(
-                f"region {r['side']} px, 2 workers: {r['wall']:.1f} s, {r['px_s']:,.0f} px/s, "
-                f"peak worker RSS {r['rss_max']:.0f} MB"
+                f"tiler export vs naive ({args.naive_workers} workers): "
+                f"{r['wall'] / wall:.2f}x faster, peak worker RSS {rss:.0f} vs {r['rss']:.0f} MB"
             )
+            c = compare(ours, naive)
+            share = c["differ"] / c["pixels"]
+            print(
+                f"pixels differing from the naive output: {c['differ']:,} of {c['pixels']:,} "
+                f"({share:.2%}): validity {c['validity']:,}, values where both valid "
+                f"{c['values']:,}"
+            )
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
