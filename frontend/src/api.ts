@@ -8,6 +8,20 @@ export interface RenderPreset {
   max?: number;
 }
 
+/** An export the server answers at every zoom, for requests of exactly its quality and filters. */
+export interface BakedLayer {
+  title?: string;
+  quality: string;
+  /** The bands it holds: a request may show any of them. */
+  bands: string[];
+  datetime: string | null;
+  filter: string | null;
+  ids: string[] | null;
+  sortby: string | null;
+  unscale: boolean;
+  bounds: [number, number, number, number];
+}
+
 export interface CollectionSummary {
   id: string;
   title?: string;
@@ -25,6 +39,8 @@ export interface Collection extends CollectionSummary {
   output_bands?: string[];
   default: { quality: string; bands: string[]; min: number; max: number };
   renders?: Record<string, RenderPreset>;
+  /** Baked layers by name. */
+  baked?: Record<string, BakedLayer>;
 }
 
 export interface Item {

@@ -2,6 +2,7 @@
 // updates. It touches neither the DOM nor MapLibre: the server API, the map and the URL hash are
 // injected through the ports (ports.ts; see main.ts), so tests drive it with fakes.
 import { describeError, isAbort, tileError, tooManyItemsZoom } from "./api";
+import { BAKED_PREFIX, bakedState } from "./baked";
 import { chartBand, currentItem, currentParams } from "./model";
 import { filtersChanged, filtersOf, layerQuality, type TileParams } from "./params";
 import type { ControllerDeps, UrlKind, ViewerController } from "./ports";
@@ -277,6 +278,18 @@ export function createController({ store, api, map, hash, origin }: ControllerDe
 
     choosePreset(key) {
       const { collection, state } = store.get();
+      if (key.startsWith(BAKED_PREFIX)) {
+        const name = key.slice(BAKED_PREFIX.length);
+        const layer = collection?.baked?.[name];
+        if (!layer || !collection || !state) return;
+        const fields = bakedState(layer, collection);
+        if (fields === null) {
+          showError(`The baked layer ${name} has filters this viewer cannot set (ids, sortby, unscale or a filter other than cloud cover).`);
+          return;
+        }
+        update({ ...fields, layer: customLayer(state.layer) });
+        return;
+      }
       const render = collection?.renders?.[key];
       if (!render || !state) return;
       update({

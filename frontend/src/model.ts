@@ -1,7 +1,8 @@
 // What the viewer knows (the store's value), and the values derived from it.
 import type { Collection, CollectionSummary, Item, PointResult } from "./api";
 import { DATE_PALETTE, dateRange } from "./legend";
-import { layerParams, type TileParams } from "./params";
+import { BAKED_PREFIX, matchingBaked } from "./baked";
+import { filtersOf, layerParams, type TileParams } from "./params";
 import type { ViewState } from "./state";
 
 /** The pixel inspector: loading keeps the previous body on screen until the answer arrives. */
@@ -82,8 +83,12 @@ export function currentParams(model: ViewerModel): TileParams | null {
   });
 }
 
-/** The render preset matching the state's quality (and bands, if several share the quality). */
+/** The baked layer answering the state's quality, bands and filters at every zoom, else the render
+ * preset matching the state's quality (and bands, if several share the quality). */
 export function presetKey(state: ViewState, collection: Collection): string {
+  const params = { quality: state.quality, bands: state.bands, ...filtersOf(state) };
+  const baked = matchingBaked(params, collection);
+  if (baked !== null) return `${BAKED_PREFIX}${baked}`;
   const matches = Object.entries(collection.renders ?? {}).filter(
     ([, render]) => render.quality === state.quality,
   );

@@ -18,11 +18,13 @@ export interface TileParams extends Filters {
   ids?: string[];
 }
 
-/** The date range as a STAC `datetime` interval (whole days, UTC, open ends as ".."). */
+/** The date range as a STAC `datetime` interval (whole days, UTC, open ends as ".."): the end
+ * day's last microsecond, as the server reads a date (so a baked layer exported with
+ * `--datetime START/END` dates matches). */
 export function datetimeParam(start: string, end: string): string | undefined {
   if (!start && !end) return undefined;
   const from = start ? `${start}T00:00:00Z` : "..";
-  const to = end ? `${end}T23:59:59Z` : "..";
+  const to = end ? `${end}T23:59:59.999999Z` : "..";
   return `${from}/${to}`;
 }
 

@@ -1,5 +1,6 @@
 // Renders the store onto the page: each part is redrawn only when the values it shows change.
 import type { Collection } from "./api";
+import { BAKED_PREFIX } from "./baked";
 import { cloudLabel, renderItemPicker, renderLegend, showBusy, showError, showZoomHint, ui } from "./dom";
 import { inspectionHtml } from "./inspect";
 import { DATE_PALETTE, dateLegend, paletteGradient } from "./legend";
@@ -41,6 +42,10 @@ function renderCollection(collection: Collection, missing: string | null): void 
   ui.preset.replaceChildren(new Option("(custom)", ""));
   for (const [key, render] of Object.entries(collection.renders ?? {})) {
     ui.preset.add(new Option(`${render.title ?? key} — ${render.quality}`, key));
+  }
+  for (const [name, layer] of Object.entries(collection.baked ?? {})) {
+    const label = `${layer.title ?? name} — every zoom — ${layer.quality}`;
+    ui.preset.add(new Option(label, `${BAKED_PREFIX}${name}`));
   }
   for (const input of [ui.start, ui.end]) {
     input.min = first;

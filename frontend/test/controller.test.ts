@@ -205,7 +205,7 @@ describe("filters", () => {
     controller.setFilters({ end: "2020-07-10" });
     await settle();
     expect(api.fetchItems.mock.calls[1][1]?.aborted).toBe(true);
-    expect(api.fetchItems.mock.calls[2][0]).toContain("datetime=2020-07-05T00:00:00Z/2020-07-10T23:59:59Z");
+    expect(api.fetchItems.mock.calls[2][0]).toContain("datetime=2020-07-05T00:00:00Z/2020-07-10T23:59:59.999999Z");
     expect(model().error).toBeNull();
     expect(api.checkTile).toHaveBeenCalledTimes(2);
   });

@@ -18,9 +18,9 @@ const state = resolveState({}, demo);
 describe("filters", () => {
   it("builds a STAC datetime interval with open ends", () => {
     expect(datetimeParam("", "")).toBeUndefined();
-    expect(datetimeParam("2020-07-01", "2020-09-01")).toBe("2020-07-01T00:00:00Z/2020-09-01T23:59:59Z");
+    expect(datetimeParam("2020-07-01", "2020-09-01")).toBe("2020-07-01T00:00:00Z/2020-09-01T23:59:59.999999Z");
     expect(datetimeParam("2020-07-01", "")).toBe("2020-07-01T00:00:00Z/..");
-    expect(datetimeParam("", "2020-09-01")).toBe("../2020-09-01T23:59:59Z");
+    expect(datetimeParam("", "2020-09-01")).toBe("../2020-09-01T23:59:59.999999Z");
   });
 
   it("builds the cloud-cover CQL2 filter", () => {

@@ -17,7 +17,7 @@ describe("URLs", () => {
     expect(template).toBe(
       "http://127.0.0.1:8000/collections/demo/tiles/WebMercatorQuad/{z}/{x}/{y}.png" +
         "?quality=-MSK_CLDPRB&bands=B4,B3,B2&min=0&max=4500" +
-        "&datetime=2020-07-01T00:00:00Z/2020-09-01T23:59:59Z",
+        "&datetime=2020-07-01T00:00:00Z/2020-09-01T23:59:59.999999Z",
     );
     expect(tileUrl(template, 12, 849, 1550)).toContain("/WebMercatorQuad/12/849/1550.png?");
   });
