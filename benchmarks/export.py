@@ -46,8 +46,14 @@ QUALITY = "-MSK_CLDPRB"
 BANDS = ("B04", "B03", "B02")
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _usage() -> tuple[float, float]:
+    """This process's peak RSS in MB and CPU seconds (user + system, all its threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_maxrss / 1024, r.ru_utime + r.ru_stime
+
+
+def _cpu() -> float:
+    return _usage()[1]
 
 
 def _region(size: int, pixels: int) -> tuple[float, float, float, float]:
@@ -72,10 +78,11 @@ def _cluster(workers: int) -> LocalCluster:
 def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
     """One ``tiler export`` on a fresh local cluster of ``workers`` processes."""
     with _cluster(workers) as cluster, Client(cluster) as client:
-        t0 = time.perf_counter()
+        before = client.run(_cpu)
+        c0, t0 = _cpu(), time.perf_counter()
         summary = export(plan, out, client)
-        wall = time.perf_counter() - t0
-        rss = client.run(_peak_rss_mb)
+        wall, client_cpu = time.perf_counter() - t0, _cpu() - c0
+        usage = client.run(_usage)
     px = plan.grid.width * plan.grid.height
     return {
         "pixels": px,
@@ -84,7 +91,9 @@ def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
         "wall": wall,
         "px_s": px / wall,
         "reads": summary.item_reads,
-        "rss": max(rss.values()),
+        "rss": max(u[0] for u in usage.values()),
+        "cores": (sum(u[1] - before[w] for w, u in usage.items()) + client_cpu) / wall,
+        "client_cpu": client_cpu,
     }
 
 
@@ -97,14 +106,22 @@ def run_naive(
     ids = sorted(plan.positions, key=plan.positions.__getitem__)
     grid = plan.grid
     with _cluster(workers) as cluster, Client(cluster) as client:
-        t0 = time.perf_counter()
+        before = client.run(_cpu)
+        c0, t0 = _cpu(), time.perf_counter()
         naive_export(
             collection, ids, grid.crs, grid.transform, (grid.height, grid.width), out, client, chunk
         )
-        wall = time.perf_counter() - t0
-        rss = client.run(_peak_rss_mb)
+        wall, client_cpu = time.perf_counter() - t0, _cpu() - c0
+        usage = client.run(_usage)
     px = grid.width * grid.height
-    return {"pixels": px, "wall": wall, "px_s": px / wall, "rss": max(rss.values())}
+    return {
+        "pixels": px,
+        "wall": wall,
+        "px_s": px / wall,
+        "rss": max(u[0] for u in usage.values()),
+        "cores": (sum(u[1] - before[w] for w, u in usage.items()) + client_cpu) / wall,
+        "client_cpu": client_cpu,
+    }
 
 
 def compare(ours: Path, naive: Path) -> dict[str, int]:
@@ -142,6 +159,8 @@ def _line(name: str, runs: list[dict[str, Any]]) -> str:
         f"{r['pixels'] / wall:,.0f} px/s"
         + (f"; {r['reads']} item reads" if "reads" in r else "")
         + f"; peak worker RSS {max(x['rss'] for x in runs):.0f} MB"
+        + f"; cores busy {statistics.median(x['cores'] for x in runs):.2f}"
+        + f" (client {statistics.median(x['client_cpu'] for x in runs):.1f} CPU s)"
     )
 
 
