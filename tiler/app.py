@@ -119,6 +119,10 @@ def create_app(
 
     Returns:
         The FastAPI app; its engine starts with it and is closed at shutdown.
+
+    Raises:
+        BakedLayerError: a baked layer of ``settings`` cannot be served (see
+            :func:`load_baked`).
     """
     settings = settings or Settings()
     if catalogs is None:

@@ -195,6 +195,7 @@ def serve(
     if layers:
         update["baked"] = layers
     settings = settings.model_copy(update=update)
+    _check_baked(settings)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -211,6 +212,27 @@ def serve(
         _run(settings, workers, options)
     finally:
         remove_metrics_dir(metrics_dir)
+
+
+def _check_baked(settings: Settings) -> None:
+    """Open the baked layers once before any worker starts: a bad one is a message.
+
+    Not a traceback per worker; each worker checks them against its collections again.
+    """
+    if not settings.baked:
+        return
+    from tiler.catalog.baked import BakedLayerError
+    from tiler.engine.baked import open_layers
+    from tiler.engine.credentials import credentials_from
+    from tiler.engine.datasets import DatasetCache
+
+    datasets = DatasetCache(len(settings.baked), credentials_from(settings))
+    try:
+        open_layers(settings.baked, datasets)
+    except BakedLayerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        datasets.close()
 
 
 def _run(settings: Settings, workers: int, options: dict[str, Any]) -> None:
