@@ -110,15 +110,18 @@ class DatasetCache:
 
     @contextmanager
     def checkout(
-        self, signed: Signed, fresh: bool = False
+        self, signed: Signed, fresh: bool = False, level: int | None = None
     ) -> Iterator[tuple[rasterio.io.DatasetReader, bool]]:
         """An open dataset of ``signed.url`` and whether it was reused, while the block runs.
 
         Args:
             signed: the href and the URL to open it at (:meth:`Credentials.sign`).
             fresh: open anew (idle handles of the href are closed): a reused one failed.
+            level: an overview level (0: the first overview) opened as a dataset of its own
+                (kept apart from the file's handles).
         """
-        href, ds, stale = signed.href, None, []
+        href = signed.href if level is None else f"{signed.href}\x00overview {level}"
+        ds, stale = None, []
         with self._lock:
             handles = self._idle.get(href, [])
             while handles and ds is None:
@@ -138,7 +141,10 @@ class DatasetCache:
             old.close()
         reused = ds is not None
         if ds is None:
-            ds = rasterio.open(signed.url)
+            if level is None:
+                ds = rasterio.open(signed.url)
+            else:
+                ds = rasterio.open(signed.url, overview_level=level)
         try:
             yield ds, reused
         except (RasterioError, OSError, CPLE_BaseError):  # the file is in trouble: not kept

@@ -14,7 +14,8 @@ import functools
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +32,13 @@ from rio_tiler.io import Reader
 
 from tiler.catalog.assets import is_remote
 from tiler.catalog.models import Band, Item
-from tiler.engine.credentials import AccessRefused, denied, host_of
+from tiler.engine.credentials import AccessRefused, Signed, denied, host_of
 from tiler.engine.datasets import DatasetCache, FileNotAnswering, StallGuard
 from tiler.engine.extents import ExtentCache
 from tiler.engine.grids import Grid
 from tiler.engine.jobs import FailedFiles, reset_gdal_error
 from tiler.engine.scrubbing import scrubbed
+from tiler.engine.sparse import LevelOpener, SparseReads
 from tiler.errors import InvalidNodata
 
 __all__ = [
@@ -169,6 +171,7 @@ class ItemReader:
         guard: refuses reads of files that do not answer.
         extents: the raster extents of the files read (learned from their headers).
         failed: remote files whose read failed lately (refused, then retried).
+        sparse: the warped indexes of reads done as gathers (:mod:`tiler.engine.sparse`).
     """
 
     def __init__(
@@ -178,8 +181,10 @@ class ItemReader:
         guard: StallGuard | None = None,
         extents: ExtentCache | None = None,
         failed: FailedFiles | None = None,
+        sparse: SparseReads | None = None,
     ) -> None:
         self.datasets = datasets
+        self.sparse = sparse if sparse is not None else SparseReads()
         self.options = dict(options or {})
         self.guard = guard or StallGuard(math.inf)
         self.extents = extents if extents is not None else ExtentCache()
@@ -274,7 +279,8 @@ class ItemReader:
                     if "nodata" in extra:  # one the file's data type cannot hold: a 400
                         check_nodata_fits(extra["nodata"], bands, ds.dtypes)
                     indexes = [b.bidx for b in bands]
-                    array: numpy.ma.MaskedArray = grid.read(src, indexes, **extra)
+                    with self.sparse.bound(self._levels(signed)):
+                        array: numpy.ma.MaskedArray = grid.read(src, indexes, **extra)
                     return array
             except (*_OUTSIDE, FileNotAnswering):
                 raise
@@ -294,6 +300,16 @@ class ItemReader:
                     why = "HTTP 401/403 with a renewed token"
                     raise AccessRefused(host_of(href), why) from None
                 raise scrubbed(exc, credentials) from None
+
+    def _levels(self, signed: Signed) -> LevelOpener:
+        """Opens overview levels of ``signed``'s file through :attr:`datasets` (kept open)."""
+
+        @contextmanager
+        def level(k: int) -> Iterator[Any]:
+            with self.datasets.checkout(signed, level=k) as (ds, _):
+                yield ds
+
+        return level
 
 
 @functools.lru_cache(maxsize=4096)

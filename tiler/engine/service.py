@@ -27,6 +27,7 @@ from tiler.engine.mosaic import MosaicStats, quality_mosaic
 from tiler.engine.point import PointSeries, point_series
 from tiler.engine.schedule import Scheduler
 from tiler.engine.scrubbing import hide_secrets
+from tiler.engine.sparse import SparseReads
 from tiler.errors import AccessDenied
 from tiler.settings import Settings
 
@@ -73,10 +74,12 @@ class Engine:
         self._unhide = hide_secrets(self.credentials)
         self.datasets = DatasetCache(open_datasets, self.credentials)
         locate = self.credentials.locate
+        self.sparse = SparseReads()
         self.reader = ItemReader(
             self.datasets,
             guard=StallGuard(STALL_FACTOR * item_timeout),
             failed=FailedFiles(retry_after, forget=lambda href: forget_remote(locate(href))),
+            sparse=self.sparse,
         )
         self.scheduler = Scheduler(read_threads, timeout=item_timeout, io_threads=io_threads)
 

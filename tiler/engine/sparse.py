@@ -1,21 +1,33 @@
-"""Sparse reads: a grid much larger than a file's raster (a z0 tile over a 30 km collection).
+"""Reads that only copy source pixels, done as a gather through a warped index.
 
-A read of such a grid costs a coordinate transformation per output pixel (PROJ, in GDAL's
-warper), whatever the file covers: ~0.6-0.9 s for a 1024 px world tile, per file and
-band. With nearest-neighbour resampling a read only copies source pixels, so the
-same call on an *index raster* (same size, georeferencing and overviews as the file;
-each pixel's value is its own position) says which source pixel (of which overview
-level) lands on each output pixel. That warp is done once per raster layout and grid and
-shared by every file of that layout (the items of one tile grid), then each file's
-values are gathered from the few source pixels it names: exact by construction.
+With nearest-neighbour resampling a reprojected read only copies source pixels, so the
+same rio-tiler call on an *index raster* (same size, georeferencing and overview sizes as
+the file; band 1's value is a pixel's column, band 2's its row, each offset by its
+overview level) says which source pixel, of which level, lands on each output pixel. That
+warp is done once per raster layout and grid and shared by every file of that layout (the
+items of one tile grid, and their bands), then each file's values are gathered from the
+few source pixels it names: exact by construction. The index raster costs nothing to
+make: each band is a one-pixel-high (or wide) raster stretched by a VRT.
+
+A grid much larger than the raster (a z0 tile over a 30 km collection) is gathered at
+once: its own warp costs a coordinate transformation per output pixel per file. Other
+reprojected reads are gathered from the second read of a layout onto a grid (the first
+is rio-tiler's own): a tile reads many files of a layout.
+
+:class:`SparseReads` keeps the index rasters and the warped indexes (bounded LRUs,
+thread-safe); the engine owns one (:class:`~tiler.engine.io.ItemReader` binds it around a
+read with :meth:`SparseReads.bound`). :func:`sparse_read` is what grids call.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 from xml.sax.saxutils import escape
@@ -24,7 +36,7 @@ import numpy
 import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import MemoryFile
 from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
@@ -42,93 +54,150 @@ class Grid(Protocol):
         """Rows."""
 
 
-#: a grid is read sparsely when the raster covers less than this share of it
+#: opens overview level ``k`` (0: the first overview) of the file being read
+LevelOpener = Callable[[int], AbstractContextManager[Any]]
+
+#: a grid is gathered at once when the raster covers less than this share of it
 SPARSE_SHARE = 0.25
-#: largest raster (pixels of all levels) an index raster is made for
-MAX_INDEX_PIXELS = 1 << 28
-_INDEX_ROWS = 256
+#: at most this many output pixels (times bands) are gathered unless the raster covers
+#: little of the grid: GDAL's warper splits a warp that needs more memory than its limit
+#: into chunks, and an index (4 bytes a pixel) must be split where the file's is
+MAX_PIXELS = 1 << 20
 _KWARGS = frozenset({"nodata", "resampling_method", "reproject_method"})
 #: masks by a nodata value or none: no mask band, no alpha
 _PLAIN_MASKS = frozenset({MaskFlags.nodata, MaskFlags.all_valid})
 
-_lock = threading.Lock()
-_layouts: OrderedDict[tuple[Any, ...], _IndexRaster | None] = OrderedDict()
-_reads: OrderedDict[tuple[Any, ...], _Sparse] = OrderedDict()
-_key_locks: dict[tuple[Any, ...], threading.Lock] = {}
-
 
 @dataclass(frozen=True)
-class _Sparse:
-    """Where a sparse read's valid pixels are, and which source pixels they copy."""
+class _Level:
+    """The pixels of one level that a grid copies."""
 
-    rows: numpy.ndarray  # output rows of the valid pixels
-    cols: numpy.ndarray  # output columns
-    level: numpy.ndarray  # 0: full resolution, k: the k-th overview
-    source: numpy.ndarray  # flat position in that level
+    level: int  # 0: full resolution, k: the k-th overview
+    window: tuple[tuple[int, int], tuple[int, int]]  # rows, columns of that level
+    target: numpy.ndarray  # flat positions in the grid
+    source: numpy.ndarray  # flat positions in the window
+
+
+@dataclass
+class _Plan:
+    """What is known of reads of one layout onto one grid."""
+
+    share: float
+    reads: int = 0
+    levels: tuple[_Level, ...] | None = None
 
 
 class _IndexRaster:
-    """A VRT in /vsimem whose pixel values are ``offset[level] + position + 1`` (0: none)."""
+    """A UInt32 VRT in /vsimem, as many bands as the file: ``offset[level] + position + 1``.
+
+    Each band of each level is GDAL's ``sum`` pixel function of a row of column numbers and
+    a column of ``row * width`` numbers, both stretched over the level: nothing is made
+    per pixel. The bands are the file's count so that a read of some of them takes the
+    same path through GDAL's warped VRT as the file's (a read of all bands is warped as
+    one window, of some of them block by block: with the approximate transformer, the
+    pixels chosen differ).
+    """
 
     def __init__(self, ds: Any, sizes: list[tuple[int, int]]) -> None:
         self.sizes = sizes
         self.offsets = numpy.cumsum([0] + [w * h for w, h in sizes])
-        self.files = [self._level(k, w, h) for k, (w, h) in enumerate(sizes)]
-        w0, h0 = sizes[0]
+        self._files: list[MemoryFile] = []
+        count = int(ds.count)
+        levels = [self._level(k, w, h, count) for k, (w, h) in enumerate(sizes)]
         gt = ", ".join(repr(v) for v in ds.transform.to_gdal())
-        overviews = "".join(
-            f"<Overview><SourceFilename>{f.name}</SourceFilename><SourceBand>1</SourceBand>"
-            "</Overview>"
-            for f in self.files[1:]
+        w0, h0 = sizes[0]
+        bands = "".join(
+            f'<VRTRasterBand dataType="UInt32" band="{b}"><NoDataValue>0</NoDataValue>'
+            f"<SimpleSource><SourceFilename>{levels[0]}</SourceFilename>"
+            f"<SourceBand>{b}</SourceBand></SimpleSource>"
+            + "".join(
+                f"<Overview><SourceFilename>{f}</SourceFilename>"
+                f"<SourceBand>{b}</SourceBand></Overview>"
+                for f in levels[1:]
+            )
+            + "</VRTRasterBand>"
+            for b in range(1, count + 1)
         )
         self.vrt = MemoryFile(
             (
                 f'<VRTDataset rasterXSize="{w0}" rasterYSize="{h0}">'
                 f"<SRS>{escape(ds.crs.to_wkt())}</SRS><GeoTransform>{gt}</GeoTransform>"
-                '<VRTRasterBand dataType="UInt32" band="1"><NoDataValue>0</NoDataValue>'
-                f"<SimpleSource><SourceFilename>{self.files[0].name}</SourceFilename>"
-                "<SourceBand>1</SourceBand></SimpleSource>"
-                f"{overviews}</VRTRasterBand></VRTDataset>"
+                f"{bands}</VRTDataset>"
             ).encode(),
             ext=".vrt",
         )
 
-    def _level(self, k: int, width: int, height: int) -> MemoryFile:
+    def _line(self, values: numpy.ndarray, width: int, height: int) -> str:
         mem = MemoryFile(ext=".tif")
         profile = {"driver": "GTiff", "width": width, "height": height, "count": 1}
-        profile |= {"dtype": "uint32", "compress": "deflate", "predictor": 2}
-        with mem.open(**profile) as dst:  # sequential numbers: deflate makes them tiny
-            first = int(self.offsets[k]) + 1
-            for row in range(0, height, _INDEX_ROWS):
-                rows = min(_INDEX_ROWS, height - row)
-                start = first + row * width
-                block = numpy.arange(start, start + rows * width, dtype="uint32")
-                dst.write(block.reshape(1, rows, width), window=((row, row + rows), (0, width)))
-        return mem
+        with warnings.catch_warnings():  # a line of numbers: no georeferencing
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with mem.open(**profile, dtype="uint32") as dst:
+                dst.write(values.astype("uint32").reshape(1, height, width))
+        self._files.append(mem)
+        return str(mem.name)
 
-    def decode(self, values: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
-        """(level, flat position in that level) of index values (all > 0)."""
-        flat = values.astype("int64") - 1
+    def _level(self, k: int, width: int, height: int, count: int) -> str:
+        """A VRT of level ``k``: column numbers plus row starts, stretched, in each band."""
+        cols = self._line(numpy.arange(width), width, 1)
+        first = int(self.offsets[k]) + 1
+        rows = self._line(numpy.arange(height) * width + first, 1, height)
+        dst = f'<DstRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
+        source = (
+            "<SimpleSource><SourceFilename>{f}</SourceFilename><SourceBand>1</SourceBand>"
+            '<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>{dst}</SimpleSource>'
+        )
+        band = (
+            '<VRTRasterBand dataType="UInt32" band="{b}" subClass="VRTDerivedRasterBand">'
+            "<NoDataValue>0</NoDataValue><PixelFunctionType>sum</PixelFunctionType>"
+            "<SourceTransferType>Float64</SourceTransferType>"
+            + source.format(f=cols, w=width, h=1, dst=dst)
+            + source.format(f=rows, w=1, h=height, dst=dst)
+            + "</VRTRasterBand>"
+        )
+        mem = MemoryFile(
+            (
+                f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">'
+                + "".join(band.format(b=b) for b in range(1, count + 1))
+                + "</VRTDataset>"
+            ).encode(),
+            ext=".vrt",
+        )
+        self._files.append(mem)
+        return str(mem.name)
+
+    def plan(self, values: numpy.ma.MaskedArray) -> tuple[_Level, ...]:
+        """Where each valid pixel of a warped index (its first band) comes from."""
+        valid = ~numpy.ma.getmaskarray(values[0])
+        target = numpy.flatnonzero(valid)
+        flat = values.data[0].reshape(-1)[target].astype("int64") - 1
         level = numpy.searchsorted(self.offsets, flat, side="right") - 1
-        return level, flat - self.offsets[level]
+        flat -= self.offsets[level]
+        out = []
+        for k in numpy.unique(level).tolist():
+            at = level == k
+            r, c = numpy.divmod(flat[at], self.sizes[k][0])
+            r0, c0 = int(r.min()), int(c.min())
+            width = int(c.max()) + 1 - c0
+            window = ((r0, int(r.max()) + 1), (c0, c0 + width))
+            out.append(_Level(k, window, target[at], (r - r0) * width + (c - c0)))
+        return tuple(out)
 
 
-def _index_raster(ds: Any) -> _IndexRaster | None:
-    """The index raster of ``ds``'s layout (None: its bands' overviews differ, or too large)."""
+def _sizes(ds: Any, open_level: LevelOpener) -> list[tuple[int, int]] | None:
+    """(width, height) of each level of ``ds`` (None: its bands' overviews differ)."""
     factors = {tuple(ds.overviews(i)) for i in ds.indexes}
     if len(factors) != 1:
         return None
     sizes = [(ds.width, ds.height)]
     for k in range(len(next(iter(factors)))):
-        with rasterio.open(ds.name, overview_level=k) as level:
+        with open_level(k) as level:
             sizes.append((level.width, level.height))
-    if sum(w * h for w, h in sizes) > MAX_INDEX_PIXELS:
-        return None
-    return _IndexRaster(ds, sizes)
+    return sizes
 
 
-def _eligible(src: Reader, kwargs: dict[str, Any]) -> bool:
-    """A read that only copies source pixels, of a local file masked by a nodata value."""
+def _eligible(src: Reader, kwargs: dict[str, Any], remote_ok: bool) -> bool:
+    """A read that only copies source pixels, of a file masked by a finite nodata value."""
     ds: Any = src.dataset
     name = str(getattr(ds, "name", ""))
     nodata = kwargs.get("nodata", ds.nodata)
@@ -143,8 +212,7 @@ def _eligible(src: Reader, kwargs: dict[str, Any]) -> bool:
         and ColorInterp.alpha not in ds.colorinterp
         and isinstance(ds, rasterio.io.DatasetReader)
         and not src.options
-        and "://" not in name
-        and not name.startswith("/vsi")
+        and (remote_ok or ("://" not in name and not name.startswith("/vsi")))
         and len(set(ds.dtypes)) == 1
         and _holds(nodata, ds.dtypes[0])
         and all(set(flags) <= _PLAIN_MASKS for flags in ds.mask_flag_enums)
@@ -174,27 +242,139 @@ def _share(ds: Any, frame: tuple[CRS, tuple[float, float, float, float]]) -> flo
     return float(inside / area)
 
 
-def _cached(cache: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...], make: Any) -> Any:
-    """``cache[key]``, made once (other threads wait for it), at most 8 kept."""
-    with _lock:
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
-        lock = _key_locks.setdefault(key, threading.Lock())
-    with lock:
-        with _lock:
-            if key in cache:
-                return cache[key]
+def _reopen(ds: Any) -> LevelOpener:
+    """Opens ``ds``'s overview levels anew (reads outside an engine)."""
+    return lambda k: rasterio.open(ds.name, overview_level=k)
+
+
+class _LRU:
+    """A bounded, thread-safe LRU whose values are made once (other threads wait)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._making: dict[tuple[Any, ...], threading.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """``self[key]``, made by ``make()`` if absent."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._making.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            try:
+                value = make()
+                with self._lock:
+                    self._items[key] = value
+                    while len(self._items) > self.size:
+                        self._items.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._making.pop(key, None)
+        return value
+
+
+class SparseReads:
+    """Index rasters per layout and warped indexes per (layout, grid), bounded and shared.
+
+    Args:
+        layouts: index rasters kept (one per raster layout: CRS, transform, level sizes).
+        plans: (layout, grid, options) kept (a tile's grid meets a few layouts).
+    """
+
+    def __init__(self, layouts: int = 64, plans: int = 1024) -> None:
+        self.layouts = _LRU(layouts)
+        self.plans = _LRU(plans)
+        self._count_lock = threading.Lock()
+        #: reads answered by a gather (not by rio-tiler's own warp)
+        self.gathered = 0
+        self._levels: ContextVar[LevelOpener | None] = ContextVar("levels", default=None)
+
+    @contextmanager
+    def bound(self, open_level: LevelOpener | None = None) -> Iterator[None]:
+        """Make :func:`sparse_read` use this cache (and ``open_level``) while the block runs.
+
+        Args:
+            open_level: opens an overview level of the file read (its handle is kept by the
+                caller); None: overview levels are opened anew by name, local files only.
+        """
+        token = _current.set(self)
+        level_token = self._levels.set(open_level)
         try:
-            value = make()
-            with _lock:
-                cache[key] = value
-                while len(cache) > 8:
-                    cache.popitem(last=False)
+            yield
         finally:
-            with _lock:
-                _key_locks.pop(key, None)
-    return value
+            self._levels.reset(level_token)
+            _current.reset(token)
+
+    def read(
+        self,
+        grid: Grid,
+        frame: tuple[CRS, tuple[float, float, float, float]],
+        src: Reader,
+        indexes: list[int],
+        kwargs: dict[str, Any],
+        call: Callable[..., numpy.ma.MaskedArray],
+    ) -> numpy.ma.MaskedArray:
+        """See :func:`sparse_read`."""
+        ds: Any = src.dataset
+        opener = self._levels.get()
+        if ds.crs == frame[0] or not _eligible(src, kwargs, opener is not None):
+            return call(src, indexes, **kwargs)  # no reprojection, or not a plain copy
+        open_level = opener if opener is not None else _reopen(ds)
+        layout: tuple[Any, ...] = (ds.crs.to_wkt(), tuple(ds.transform), ds.width, ds.height)
+        layout += (tuple(ds.overviews(1)), ds.count)
+        options = tuple(sorted((k, v) for k, v in kwargs.items() if k != "nodata"))
+        key = (repr(grid), layout, options, tuple(indexes))
+        plan: _Plan = self.plans.get(key, lambda: _Plan(_share(ds, frame)))
+        with self._count_lock:
+            plan.reads += 1
+            first = plan.reads == 1
+        if plan.share >= SPARSE_SHARE and (
+            (first and plan.levels is None) or grid.width * grid.height * len(indexes) > MAX_PIXELS
+        ):
+            return call(src, indexes, **kwargs)  # one read of a layout, or a large grid
+
+        def index() -> _IndexRaster | None:
+            sizes = _sizes(ds, open_level)
+            return None if sizes is None else _IndexRaster(ds, sizes)
+
+        raster: _IndexRaster | None = self.layouts.get(layout, index)
+        if raster is None:
+            return call(src, indexes, **kwargs)
+        levels = plan.levels
+        if levels is None:
+            levels = self.plans.get(
+                ("levels", *key), lambda: self._warp(raster, src, call, kwargs, indexes)
+            )
+            plan.levels = levels
+        nodata = kwargs.get("nodata", ds.nodata)
+        with self._count_lock:
+            self.gathered += 1
+        return _gather(ds, levels, indexes, nodata, grid, open_level)
+
+    @staticmethod
+    def _warp(
+        raster: _IndexRaster,
+        src: Reader,
+        call: Callable[..., numpy.ma.MaskedArray],
+        kwargs: dict[str, Any],
+        indexes: list[int],
+    ) -> tuple[_Level, ...]:
+        options = {k: v for k, v in kwargs.items() if k != "nodata"}
+        with raster.vrt.open() as vrt, Reader(None, dataset=vrt, tms=src.tms) as isrc:
+            values = call(isrc, indexes, nodata=0, **options)
+        return raster.plan(values)
+
+
+_current: ContextVar[SparseReads | None] = ContextVar("sparse_reads", default=None)
 
 
 def sparse_read(
@@ -205,64 +385,45 @@ def sparse_read(
     kwargs: dict[str, Any],
     call: Callable[..., numpy.ma.MaskedArray],
 ) -> numpy.ma.MaskedArray:
-    """``call(src, indexes, **kwargs)``, at the cost of the pixels the file covers.
+    """``call(src, indexes, **kwargs)``, as a gather where that is the same and cheaper.
 
-    Reads of a grid the file covers less than :data:`SPARSE_SHARE` of are done once on an
-    index raster of the file's layout (shared by every file of that layout), then
-    gathered; any other read is ``call`` itself.
+    Reprojected nearest-neighbour reads of a file masked by a nodata value are warped once
+    per raster layout and grid on an index raster, then gathered (see the module); any
+    other read is ``call`` itself. The cache is the :class:`SparseReads` bound by the
+    caller (:meth:`SparseReads.bound`); without one, a read keeps nothing.
 
     Args:
-        grid: the output grid (part of the cache key).
+        grid: the output grid (its repr is part of the cache key).
         frame: the grid's CRS and bounds.
         src: the file's reader.
         indexes: bands.
         kwargs: read options.
         call: the rio-tiler read of the grid.
     """
-    ds: Any = src.dataset
-    if not _eligible(src, kwargs) or ds.crs == frame[0] or _share(ds, frame) >= SPARSE_SHARE:
-        return call(src, indexes, **kwargs)  # no reprojection, or a grid the file covers
-    layout = (ds.crs.to_wkt(), tuple(ds.transform), ds.width, ds.height, tuple(ds.overviews(1)))
-    index: _IndexRaster | None = _cached(_layouts, layout, lambda: _index_raster(ds))
-    if index is None:
-        return call(src, indexes, **kwargs)
-    options = {k: v for k, v in kwargs.items() if k != "nodata"}
-    key = (repr(grid), layout, tuple(sorted(options.items())))
-
-    def warp() -> _Sparse:
-        with index.vrt.open() as vrt, Reader(None, dataset=vrt, tms=src.tms) as isrc:
-            values = call(isrc, [1], nodata=0, **options)
-        valid = ~numpy.ma.getmaskarray(values)[0]
-        rows, cols = numpy.nonzero(valid)
-        level, source = index.decode(values.data[0][valid])
-        return _Sparse(rows.astype("int32"), cols.astype("int32"), level.astype("int8"), source)
-
-    sparse: _Sparse = _cached(_reads, key, warp)
-    return _gather(ds, sparse, index, indexes, kwargs.get("nodata", ds.nodata), grid)
+    reads = _current.get()
+    if reads is None:
+        reads = SparseReads(layouts=1, plans=2)
+    return reads.read(grid, frame, src, indexes, kwargs, call)
 
 
 def _gather(
     ds: Any,
-    sparse: _Sparse,
-    index: _IndexRaster,
+    levels: tuple[_Level, ...],
     indexes: list[int],
     nodata: float,
     grid: Grid,
+    open_level: LevelOpener,
 ) -> numpy.ma.MaskedArray:
-    """The file's values at the source pixels ``sparse`` names, on the grid."""
+    """The file's values at the source pixels ``levels`` name, on the grid."""
     dtype = numpy.dtype(ds.dtypes[indexes[0] - 1])
-    shape = (len(indexes), grid.height, grid.width)
-    data = numpy.full(shape, nodata, dtype=dtype)
-    for k in numpy.unique(sparse.level):
-        at = sparse.level == k
-        width = index.sizes[k][0]
-        rows, cols = numpy.divmod(sparse.source[at], width)
-        r0, c0 = int(rows.min()), int(cols.min())
-        window = ((r0, int(rows.max()) + 1), (c0, int(cols.max()) + 1))
-        if k == 0:
-            block = ds.read(indexes, window=window)
+    count = len(indexes)
+    data = numpy.full((count, grid.height * grid.width), nodata, dtype=dtype)
+    for part in levels:
+        if part.level == 0:
+            block = ds.read(indexes, window=part.window)
         else:
-            with rasterio.open(ds.name, overview_level=int(k) - 1) as level:
-                block = level.read(indexes, window=window)
-        data[:, sparse.rows[at], sparse.cols[at]] = block[:, rows - r0, cols - c0]
+            with open_level(part.level - 1) as level:
+                block = level.read(indexes, window=part.window)
+        data[:, part.target] = block.reshape(count, -1)[:, part.source]
+    data = data.reshape(count, grid.height, grid.width)
     return numpy.ma.MaskedArray(data, mask=data == numpy.asarray(nodata, dtype=dtype))
