@@ -281,6 +281,18 @@ def summary(latency: float, samples: Sequence[Sample]) -> dict[str, Any]:
     ours = {(s.tile, s.rep): s.ms for s in by["ours"]}
     pairs = [s.ms / ours[(s.tile, s.rep)] for s in by["stock"] if (s.tile, s.rep) in ours]
     out: dict[str, Any] = {"latency": latency, "speedup": tiles._median(pairs)}
+    out["zooms"] = {}
+    for z in sorted({s.tile.z for s in ok}):
+        mine = [s.ms for s in by["ours"] if s.tile.z == z]
+        theirs = [s.ms for s in by["stock"] if s.tile.z == z]
+        ratios = [
+            s.ms / ours[(s.tile, s.rep)]
+            for s in by["stock"]
+            if s.tile.z == z and (s.tile, s.rep) in ours
+        ]
+        if mine and theirs and ratios:
+            out["zooms"][z] = (len(mine), tiles._median(mine), tiles._median(theirs))
+            out["zooms"][z] += (tiles._median(ratios),)
     out["errors"] = {w: sum(s.which == w and s.status != 200 for s in samples) for w in by}
     failed = [s for s in samples if s.status != 200]
     if failed:
@@ -329,8 +341,15 @@ def report(results: Sequence[dict[str, Any]]) -> str:
                 f"|{x['files']:.1f}|{x['requests'] / max(x['files'], 1e-9):.2f}"
                 f"|{x['bytes'] / 1e3 / max(x['requests'], 1e-9):.0f}|{r['errors'][w]}"
             )
+    zooms = ["latency|zoom|tiles|ours median|stock median|stock/ours (median per pair)"]
+    for r in results:
+        for z, (n, mine, theirs, ratio) in r["zooms"].items():
+            zooms.append(
+                f"{r['latency']:g} ms|z{z}|{n}|{mine:,.0f} ms|{theirs:,.0f} ms|{ratio:.1f}x"
+            )
     note = "\n\nper tile, means (files: distinct COGs asked for):\n\n"
-    return markdown(rows) + note + markdown(detail)
+    by_zoom = "\n\nby zoom:\n\n" + markdown(zooms)
+    return markdown(rows) + note + markdown(detail) + by_zoom
 
 
 # ----------------------------------------------------------------------------- main
@@ -350,6 +369,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--exact-latency", type=float, default=None, help="default: 40 or last")
     ap.add_argument("--scenes", type=int, default=24, help="scenes in the collection")
     ap.add_argument("--size", type=int, default=4096, help="pixels per side (10 m)")
+    ap.add_argument(
+        "--realistic",
+        action="store_true",
+        help="issue 19's collection: datatakes of two tiles with equal datetimes (generate.py)",
+    )
     ap.add_argument("--seed", type=int, default=20210701)
     ap.add_argument("--dir", type=Path, default=generate.DEFAULT_DIR, help="data cache")
     # internal: child processes
@@ -384,7 +408,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = time.perf_counter()
     zooms = [int(z) for z in args.zooms.split(",")]
-    collection = generate.generate_scenes(args.dir, args.scenes, args.size, args.seed)
+    collection = generate.generate_scenes(
+        args.dir, args.scenes, args.size, args.seed, realistic=args.realistic
+    )
     items = oracle.load_items(collection)
     bounds = (
         min(it.bbox[0] for it in items),

@@ -63,6 +63,9 @@ SPARSE_SHARE = 0.25
 #: little of the grid: GDAL's warper splits a warp that needs more memory than its limit
 #: into chunks, and an index (4 bytes a pixel) must be split where the file's is
 MAX_PIXELS = 1 << 20
+#: the first read of a layout onto a grid is rio-tiler's own (the index is warped by the
+#: second): a grid that reads one file of a layout does not pay for the index warp
+FIRST_READ_DIRECT = True
 _KWARGS = frozenset({"nodata", "resampling_method", "reproject_method"})
 #: masks by a nodata value or none: no mask band, no alpha
 _PLAIN_MASKS = frozenset({MaskFlags.nodata, MaskFlags.all_valid})
@@ -338,7 +341,8 @@ class SparseReads:
             plan.reads += 1
             first = plan.reads == 1
         if plan.share >= SPARSE_SHARE and (
-            (first and plan.levels is None) or grid.width * grid.height * len(indexes) > MAX_PIXELS
+            (first and plan.levels is None and FIRST_READ_DIRECT)
+            or grid.width * grid.height * len(indexes) > MAX_PIXELS
         ):
             return call(src, indexes, **kwargs)  # one read of a layout, or a large grid
 
