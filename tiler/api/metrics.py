@@ -15,7 +15,8 @@ workers.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,6 +31,7 @@ from prometheus_client import (
 
 from tiler.api.gate import Gate
 from tiler.api.requests_log import Route, Work
+from tiler.engine.netstats import NETWORK_STATS
 
 #: seconds: from a cached tile (~1 ms) to the request timeout (60 s)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -39,6 +41,8 @@ STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 ITEM_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 #: the work counts a mosaic response reports
 ITEM_KINDS = ("considered", "read", "used", "skipped")
+#: how the multiprocess mode combines the workers' values of a gauge
+GaugeMode = Literal["livesum", "livemax"]
 #: statuses of a collection's route that come from its catalogue (503 without Retry-After)
 CATALOG_STATUSES = (502, 503, 504)
 
@@ -71,104 +75,117 @@ class Metrics:
         self.registry = CollectorRegistry()
         if self.multiprocess:
             multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
-        reg = None if self.multiprocess else self.registry
+        self._reg = None if self.multiprocess else self.registry
         labels = ("group", "status", *(("collection",) if collection_labels else ()))
-        self.requests = Counter(
+        self.requests = self._counter(
             "tiler_http_requests",
             "HTTP requests answered, by route group and status class.",
             labels,
-            registry=reg,
         )
-        self.latency = Histogram(
+        self.latency = self._histogram(
             "tiler_http_request_duration_seconds",
             "Time from a request's arrival to the end of its answer.",
             labels,
-            buckets=LATENCY_BUCKETS,
-            registry=reg,
+            LATENCY_BUCKETS,
         )
-        self.stages = Histogram(
+        self.stages = self._histogram(
             "tiler_mosaic_stage_seconds",
             "Time of each stage of a computed mosaic (Server-Timing: search = the catalogue "
-            "search, quality = the quality pass's reads, bands = the output bands' reads).",
+            "search, quality = the quality pass's reads, bands = the output bands' reads, "
+            "render = the image's encoding).",
             ("group", "stage"),
-            buckets=STAGE_BUCKETS,
-            registry=reg,
+            STAGE_BUCKETS,
         )
-        self.items = Histogram(
+        self.items = self._histogram(
             "tiler_mosaic_items",
             "Items per computed mosaic: considered (selected by the search), read, used "
             "(won a pixel), skipped (a file missing, broken or too slow).",
             ("group", "kind"),
-            buckets=ITEM_BUCKETS,
-            registry=reg,
+            ITEM_BUCKETS,
         )
-        self.cache = Counter(
+        self.cache = self._counter(
             "tiler_tile_cache",
             "Tiles answered from the rendered-tile cache (hit) or computed (miss).",
             ("result",),
-            registry=reg,
         )
-        self.in_flight = Gauge(
-            "tiler_admission_in_flight",
-            "Tiles, points and exports being computed (all workers).",
-            registry=reg,
-            multiprocess_mode="livesum",
+        self.in_flight = self._gauge(
+            "tiler_admission_in_flight", "Tiles, points and exports being computed (all workers)."
         )
-        self.queued = Gauge(
-            "tiler_admission_queued",
-            "Requests waiting for a computation slot (all workers).",
-            registry=reg,
-            multiprocess_mode="livesum",
+        self.queued = self._gauge(
+            "tiler_admission_queued", "Requests waiting for a computation slot (all workers)."
         )
-        self.limit = Gauge(
-            "tiler_admission_limit",
-            "Computation slots (TILER_MAX_IN_FLIGHT, all workers).",
-            registry=reg,
-            multiprocess_mode="livesum",
+        self.limit = self._gauge(
+            "tiler_admission_limit", "Computation slots (TILER_MAX_IN_FLIGHT, all workers)."
         )
-        self.shed = Counter(
-            "tiler_admission_shed",
-            "Requests refused with 503 and Retry-After (busy).",
-            registry=reg,
+        self.shed = self._counter(
+            "tiler_admission_shed", "Requests refused with 503 and Retry-After (busy)."
         )
-        self.coalesced = Counter(
+        self.coalesced = self._counter(
             "tiler_admission_coalesced",
             "Requests answered with a copy of an identical request's answer.",
-            registry=reg,
         )
-        self.workers = Gauge(
-            "tiler_workers",
-            "Worker processes reporting.",
-            registry=reg,
-            multiprocess_mode="livesum",
-        )
-        self.catalog_search = Histogram(
+        self.workers = self._gauge("tiler_workers", "Worker processes reporting.")
+        self.catalog_search = self._histogram(
             "tiler_catalog_search_seconds",
             "Item searches of computed mosaics, by catalogue kind (cached searches included).",
             ("kind",),
-            buckets=STAGE_BUCKETS,
-            registry=reg,
+            STAGE_BUCKETS,
         )
-        self.catalog_failures = Counter(
+        self.catalog_failures = self._counter(
             "tiler_catalog_failures",
             "Answers 502, 503 (not busy) and 504 of a collection's routes, by catalogue kind: "
             "its database or API failed, was unreachable or too slow (a 504 may also be the "
             "request's own deadline).",
             ("kind", "status"),
-            registry=reg,
         )
-        self.catalog_unavailable = Gauge(
+        self.catalog_unavailable = self._gauge(
             "tiler_catalog_unavailable",
             "Catalogues found unreachable by the latest /readyz, by kind (most of any worker).",
             ("kind",),
-            registry=reg,
-            multiprocess_mode="livemax",
+            mode="livemax",
         )
+        self.storage_requests = self._counter(
+            "tiler_storage_requests",
+            "HTTP requests GDAL sent to object storage and web servers, by scheme (http = "
+            "/vsicurl/, http and https URLs; s3 = /vsis3/; az = /vsiaz/; gs, adls, ...).",
+            ("scheme",),
+        )
+        self.storage_bytes = self._counter(
+            "tiler_storage_bytes",
+            "Body bytes GDAL received from object storage and web servers, by scheme.",
+            ("scheme",),
+        )
+        self.network = NETWORK_STATS
+        self.network.enable()  # counts start now (reads before this one are dropped)
         self.workers.set(1)
+
+    def _counter(self, name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, doc, labels, registry=self._reg)
+
+    def _histogram(
+        self, name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]
+    ) -> Histogram:
+        return Histogram(name, doc, labels, buckets=buckets, registry=self._reg)
+
+    def _gauge(
+        self, name: str, doc: str, labels: Sequence[str] = (), mode: GaugeMode = "livesum"
+    ) -> Gauge:
+        return Gauge(name, doc, labels, registry=self._reg, multiprocess_mode=mode)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric (all workers) and its content type."""
+        self.count_storage()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def count_storage(self) -> None:
+        """Add GDAL's network requests and bytes since the previous sample (this process).
+
+        GDAL counts for the whole process, whichever thread reads, so each worker adds its
+        own after every answer that may have read files and when it renders ``/metrics``.
+        """
+        for scheme, traffic in self.network.sample().items():
+            self.storage_requests.labels(scheme).inc(traffic.requests)
+            self.storage_bytes.labels(scheme).inc(traffic.bytes)
 
     def observe(self, route: Route, status: int, seconds: float, work: Work) -> None:
         """Count one answered request."""
@@ -179,6 +196,8 @@ class Metrics:
         self.latency.labels(*labels).observe(seconds)
         if work.cache is not None and route.group == "tile":
             self.cache.labels(work.cache).inc()
+        if route.group != "health" and work.cache != "hit" and not work.coalesced:
+            self.count_storage()  # this answer's reads (and any other thread's so far)
         kind = self.catalog_kinds.get(route.collection)
         if kind and status in CATALOG_STATUSES and not work.retry_after:
             self.catalog_failures.labels(kind, str(status)).inc()

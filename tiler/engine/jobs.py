@@ -160,15 +160,26 @@ class ReadDeadline:
 RETRY_AFTER = 5.0
 
 
+def gdal_library() -> ctypes.CDLL:
+    """The GDAL library rasterio uses, for functions rasterio does not wrap (ctypes).
+
+    Opened through rasterio's extension module, whose dependencies dlsym also searches, so
+    a wheel's bundled GDAL and a system GDAL alike.
+
+    Raises:
+        OSError: the module cannot be loaded.
+    """
+    return ctypes.CDLL(rasterio._env.__file__)
+
+
 @functools.cache
 def gdal_function(name: str) -> Callable[..., None] | None:
-    """GDAL's C function ``name`` (returning void), from the library rasterio uses.
+    """GDAL's C function ``name`` (returning void), from :func:`gdal_library`.
 
-    Found through rasterio's extension module, whose dependencies dlsym also searches, so
-    a wheel's bundled GDAL and a system GDAL alike. None (logged) if it is not there.
+    None (logged) if it is not there.
     """
     try:
-        func = getattr(ctypes.CDLL(rasterio._env.__file__), name)
+        func = getattr(gdal_library(), name)
     except (OSError, AttributeError) as exc:  # no such library or symbol
         logger.warning("GDAL's %s not found: %s", name, exc)
         return None
