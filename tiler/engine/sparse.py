@@ -171,19 +171,28 @@ class _IndexRaster:
 
     def plan(self, values: numpy.ma.MaskedArray) -> tuple[_Level, ...]:
         """Where each valid pixel of a warped index (its first band) comes from."""
-        valid = ~numpy.ma.getmaskarray(values[0])
-        target = numpy.flatnonzero(valid)
+        target = numpy.flatnonzero(~numpy.ma.getmaskarray(values[0]))
         flat = values.data[0].reshape(-1)[target].astype("int64") - 1
-        level = numpy.searchsorted(self.offsets, flat, side="right") - 1
-        flat -= self.offsets[level]
+        if not flat.size:
+            return ()
+        low, high = int(flat.min()), int(flat.max())
+        first, last = (int(i) for i in numpy.searchsorted(self.offsets, [low, high], "right") - 1)
+        if first == last:  # one level (the usual case): no per-pixel level lookup
+            parts = [(first, target, flat - int(self.offsets[first]))]
+        else:
+            level = numpy.searchsorted(self.offsets, flat, side="right") - 1
+            parts = [
+                (k, target[level == k], flat[level == k] - int(self.offsets[k]))
+                for k in range(first, last + 1)
+                if (level == k).any()
+            ]
         out = []
-        for k in numpy.unique(level).tolist():
-            at = level == k
-            r, c = numpy.divmod(flat[at], self.sizes[k][0])
-            r0, c0 = int(r.min()), int(c.min())
-            width = int(c.max()) + 1 - c0
-            window = ((r0, int(r.max()) + 1), (c0, c0 + width))
-            out.append(_Level(k, window, target[at], (r - r0) * width + (c - c0)))
+        for k, where, position in parts:
+            r, c = numpy.divmod(position, self.sizes[k][0])
+            r0, r1 = int(r.min()), int(r.max()) + 1
+            c0, c1 = int(c.min()), int(c.max()) + 1
+            source = (r - r0) * (c1 - c0) + (c - c0)
+            out.append(_Level(k, ((r0, r1), (c0, c1)), where, source))
         return tuple(out)
 
 
