@@ -41,7 +41,7 @@ def test_metrics_move_when_tiles_are_served(make_client: Any, tile_paths: list[s
     assert value(text, "tiler_tile_cache_total", result="miss") == 1
     assert value(text, "tiler_tile_cache_total", result="hit") == 1
     # one mosaic computed: its stages and items, once (the cache hit computed nothing)
-    for stage in ("search", "quality"):
+    for stage in ("search", "quality", "render"):
         count = value(text, "tiler_mosaic_stage_seconds_count", group="tile", stage=stage)
         assert count == 1, stage
     for kind in ("considered", "read", "used", "skipped"):

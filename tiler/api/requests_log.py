@@ -121,6 +121,13 @@ def _int(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def add_timing(headers: dict[str, str], stage: str, seconds: float) -> None:
+    """Append ``stage`` and its duration to the ``Server-Timing`` of ``headers``."""
+    timing = f"{stage};dur={seconds * 1000:.2f}"
+    before = headers.get("Server-Timing")
+    headers["Server-Timing"] = f"{before}, {timing}" if before else timing
+
+
 def _timings(header: str) -> dict[str, float]:
     """``{stage: seconds}`` of a ``Server-Timing`` header (``name;dur=ms, ...``)."""
     out: dict[str, float] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -19,6 +20,7 @@ from tiler.api.deps import (
     get_tms,
     mosaic_params,
 )
+from tiler.api.requests_log import add_timing
 from tiler.api.responses import Rendered, ResponseCache, respond, stats_headers
 from tiler.catalog.baked import BakedLayers
 from tiler.catalog.coverage import MinZoom
@@ -156,7 +158,9 @@ def tile(
             len(stats.skipped),
             stats.timings,
         )
+    started = time.perf_counter()
     content, media_type = encode(image, format, chosen.vis)
+    add_timing(headers, "render", time.perf_counter() - started)
     rendered = Rendered(content, media_type, headers)
     if rendered.complete:  # a tile missing a faulty item is not kept
         cache.put(key, rendered)
