@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from rio_tiler.constants import WGS84_CRS
 from tiler.api.admission import OVERLOAD_RESPONSES
 from tiler.api.crs import CoordCRSParams, DstCRSParams, check_coordinates, projected_bounds
 from tiler.api.deps import Mosaic, get_engine, get_settings, mosaic_params
+from tiler.api.requests_log import add_timing
 from tiler.api.responses import Rendered, respond, stats_headers
 from tiler.catalog.filters import parse_bbox
 from tiler.engine.grids import PartGrid
@@ -136,8 +138,11 @@ def _render(
             dtype="uint8",
         ).astype(bool)
         image.array.mask = numpy.ma.getmaskarray(image.array) | outside[None]
+    started = time.perf_counter()
     content, media_type = encode(image, fmt, chosen.vis)
-    rendered = Rendered(content, media_type, stats_headers(stats))
+    headers = stats_headers(stats)
+    add_timing(headers, "render", time.perf_counter() - started)
+    rendered = Rendered(content, media_type, headers)
     return respond(request, rendered, settings.cache_control)
 
 
