@@ -4,8 +4,8 @@ Random grids (tiles of WebMercatorQuad, WGS1984Quad and a UTM matrix set, parts 
 EPSG:3857, EPSG:4326 and UTM), zooms from a file's overviews to beyond its resolution,
 resamplings (nearest is gathered, the others fall back), nodata kinds (a value, NaN, an
 internal mask, an alpha band, an override) and source CRSs (UTM, WebMercator, EPSG:4326):
-every read is done twice through an engine's :class:`SparseReads` (the first read of a layout
-onto a grid is rio-tiler's, the second a gather where possible) and both must equal
+every read is done twice through an engine's :class:`SparseReads` (gathers where possible; with
+``first_read_direct`` the first read is rio-tiler's, the second a gather) and both must equal
 ``Reader.tile`` / ``Reader.part`` on the same file: data (under the mask too) and mask.
 The unit run draws a few dozen cases; the e2e sweep draws many more.
 """
@@ -146,7 +146,8 @@ def reads(draw: st.DrawFn) -> dict[str, Any]:
         bbox = (lon - half, lat - half * 0.7, lon + half, lat + half * 0.7)
         width, height = draw(st.integers(16, 300)), draw(st.integers(16, 300))
         grid = PartGrid(bbox, LONLAT, dst, width, height)
-    return {"name": name, "grid": grid, "kwargs": kwargs, "indexes": indexes}
+    direct = draw(st.booleans())  # the first read of a layout onto a grid: rio-tiler's own
+    return {"name": name, "grid": grid, "kwargs": kwargs, "indexes": indexes, "direct": direct}
 
 
 def _tms(grid: Any) -> morecantile.TileMatrixSet:
@@ -234,7 +235,7 @@ def test_a_file_of_another_layout_is_not_gathered_with_the_first_ones_index(
         want = _oracle(files[name], grid, [1], {})
         with Reader(str(files[name]), tms=tms) as src, cache.bound():
             _same(grid.read(src, [1]), want)
-    assert cache.gathered == 2
+    assert cache.gathered == 4
     assert len(cache.layouts) == 2
 
 

@@ -9,10 +9,12 @@ items of one tile grid, and their bands), then each file's values are gathered f
 few source pixels it names: exact by construction. The index raster costs nothing to
 make: each band is a one-pixel-high (or wide) raster stretched by a VRT.
 
-A grid much larger than the raster (a z0 tile over a 30 km collection) is gathered at
-once: its own warp costs a coordinate transformation per output pixel per file. Other
-reprojected reads are gathered from the second read of a layout onto a grid (the first
-is rio-tiler's own): a tile reads many files of a layout.
+A grid much larger than the raster (a z0 tile over a 30 km collection) is always gathered:
+its own warp costs a coordinate transformation per output pixel per file. Other
+reprojected reads are gathered from the first read of a layout onto a grid when the
+engine's cache is bound (a tile reads many files of a layout: the index warp, ~1.6 times
+a read, is paid once), from the second with ``first_read_direct``; outside an engine
+nothing is kept, and only the large grids are gathered.
 
 :class:`SparseReads` keeps the index rasters and the warped indexes (bounded LRUs,
 thread-safe); the engine owns one (:class:`~tiler.engine.io.ItemReader` binds it around a
@@ -63,9 +65,6 @@ SPARSE_SHARE = 0.25
 #: little of the grid: GDAL's warper splits a warp that needs more memory than its limit
 #: into chunks, and an index (4 bytes a pixel) must be split where the file's is
 MAX_PIXELS = 1 << 20
-#: the first read of a layout onto a grid is rio-tiler's own (the index is warped by the
-#: second): a grid that reads one file of a layout does not pay for the index warp
-FIRST_READ_DIRECT = True
 _KWARGS = frozenset({"nodata", "resampling_method", "reproject_method"})
 #: masks by a nodata value or none: no mask band, no alpha
 _PLAIN_MASKS = frozenset({MaskFlags.nodata, MaskFlags.all_valid})
@@ -300,15 +299,26 @@ class SparseReads:
     Args:
         layouts: index rasters kept (one per raster layout: CRS, transform, level sizes).
         plans: (layout, grid, options) kept (a tile's grid meets a few layouts).
+        first_read_direct: the first read of a layout onto a grid is rio-tiler's own (the
+            second warps the index): a grid reading one file of a layout pays no index
+            warp, one reading several pays one more warp. Measured on tiles of issue 19's
+            collection (benchmarks/README.md), warping at the first read is cheaper.
     """
 
-    def __init__(self, layouts: int = 64, plans: int = 1024) -> None:
+    def __init__(
+        self, layouts: int = 64, plans: int = 1024, first_read_direct: bool = False
+    ) -> None:
         self.layouts = _LRU(layouts)
         self.plans = _LRU(plans)
+        self.first_read_direct = first_read_direct
         self._count_lock = threading.Lock()
         #: reads answered by a gather (not by rio-tiler's own warp)
         self.gathered = 0
         self._levels: ContextVar[LevelOpener | None] = ContextVar("levels", default=None)
+
+    def forget_grids(self) -> None:
+        """Forget the warped indexes, keep the index rasters (a benchmark's new tile)."""
+        self.plans = _LRU(self.plans.size)
 
     @contextmanager
     def bound(self, open_level: LevelOpener | None = None) -> Iterator[None]:
@@ -350,7 +360,7 @@ class SparseReads:
             plan.reads += 1
             first = plan.reads == 1
         if plan.share >= SPARSE_SHARE and (
-            (first and plan.levels is None and FIRST_READ_DIRECT)
+            (first and plan.levels is None and self.first_read_direct)
             or grid.width * grid.height * len(indexes) > MAX_PIXELS
         ):
             return call(src, indexes, **kwargs)  # one read of a layout, or a large grid
@@ -414,8 +424,8 @@ def sparse_read(
         call: the rio-tiler read of the grid.
     """
     reads = _current.get()
-    if reads is None:
-        reads = SparseReads(layouts=1, plans=2)
+    if reads is None:  # nothing is kept: gather only what rio-tiler would warp at length
+        reads = SparseReads(layouts=1, plans=2, first_read_direct=True)
     return reads.read(grid, frame, src, indexes, kwargs, call)
 
 
