@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.routing import Route as StarletteRoute
@@ -167,27 +168,21 @@ class _Answer:
         await self.send({"type": "http.response.body", "body": body})
 
 
+@dataclass
 class Observe:
     """The middleware (see the module's description).
 
-    Args:
+    Attributes:
         app: the application inside.
         routes: the request's route group and template are found among them.
         metrics: where requests are counted (None: metrics off).
         access_log: the access log (default: the ``tiler.access`` logger).
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        routes: RouteGroups,
-        metrics: Metrics | None = None,
-        access_log: AccessLog | None = None,
-    ) -> None:
-        self.app = app
-        self.routes = routes
-        self.metrics = metrics
-        self.access_log = access_log or AccessLog()
+    app: ASGIApp
+    routes: RouteGroups
+    metrics: Metrics | None = None
+    access_log: AccessLog = field(default_factory=AccessLog)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
