@@ -12,15 +12,24 @@ import numpy
 import pytest
 import rasterio
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from rasterio.crs import CRS
+from support.baked import bake
 from support.net import tiler_serve
+from support.remote_servers import RangeServer
 
+from tiler.app import create_app
 from tiler.cli import cli
+from tiler.export.chunks import ExportSpec
+from tiler.export.plan import Region
+from tiler.settings import Settings
 
 #: a Dask cluster and a server process: end to end (pytest -m e2e)
 pytestmark = pytest.mark.e2e
 
 WMQ = morecantile.tms.get("WebMercatorQuad")
 CENTRE = (15.0051, 45.1556)
+UTM = CRS.from_epsg(32633)
 
 
 def test_an_export_served_as_a_baked_layer(synthetic, tmp_path):
@@ -54,3 +63,26 @@ def test_an_export_served_as_a_baked_layer(synthetic, tmp_path):
         assert r.status_code == 400 and r.json()["minzoom"] > 14
         doc = httpx.get(f"{served.url}/collections/test").json()
         assert list(doc["baked"]) == ["summer"] and str(out) not in str(doc)
+
+
+def test_a_remote_baked_layer_reads_like_a_local_one(synthetic, tmp_path):
+    """A layer at an http:// URL (a loopback range server) opens through the engine's dataset
+    cache and answers the same tiles as the same file on disk."""
+    cog = tmp_path / "cogs" / "summer.tif"
+    cog.parent.mkdir()
+    spec = ExportSpec((str(synthetic["path"]),), "test", "q", ("a", "b"))
+    bake(spec, Region((499900.0, 4999800.0, 500900.0, 5000700.0), UTM), cog, chunk=64)
+    t = WMQ.tile(*CENTRE, 14)
+    url = f"/collections/test/tiles/WebMercatorQuad/14/{t.x}/{t.y}.npy?bands=b,a"
+    with RangeServer(cog.parent) as server:
+        answers = []
+        for href in (str(cog), f"{server.url}/summer.tif"):
+            settings = Settings(
+                collections=[synthetic["path"]], baked={"summer": href}, max_items_per_tile=3
+            )
+            with TestClient(create_app(settings)) as client:
+                r = client.get(url)
+                assert r.status_code == 200 and r.headers["X-Source"] == "baked", r.text
+                answers.append(r.content)
+        assert server.requests > 0
+    assert answers[0] == answers[1]

@@ -21,6 +21,7 @@ import pytest
 import rasterio
 from fastapi.testclient import TestClient
 from rasterio.crs import CRS
+from rio_tiler.colormap import cmap
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 from support.baked import bake
@@ -120,6 +121,7 @@ def test_low_zoom_tiles_come_from_the_cog(client, cog, z):
         ("bands=a,b,q&min=100,0,0&max=800,3000,3&gamma=1.5", ["a", "b", "q"], "rgb"),
         ("bands=quality&min=0&max=3&palette=000000,ff0000,ffffff", ["quality"], "palette"),
         ("bands=_index", ["_index"], "none"),
+        ("bands=b&min=0&max=3000&colormap_name=viridis", ["b"], "colormap"),
     ],
 )
 def test_baked_tiles_are_rendered_with_the_requests_visualisation(client, cog, query, bands, vis):
@@ -133,6 +135,7 @@ def test_baked_tiles_are_rendered_with_the_requests_visualisation(client, cog, q
             min=(0,), max=(3,), palette=parse_palette(["000000", "ff0000", "ffffff"])
         ),
         "none": Visualisation(),
+        "colormap": Visualisation(min=(0,), max=(3000,), colormap=cmap.get("viridis")),
     }[vis]
     content, _ = encode(image, Format.png, visual)
     assert r.content == content
