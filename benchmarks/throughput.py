@@ -14,11 +14,9 @@ is computed.
    nginx in front of two workers; a viewport of ``--viewport`` tiles requested once (misses),
    then again and again by a closed loop of 16 clients for ``--seconds``: tiles per second
    and p99 of the hits.
-3. **metrics overhead**: one unpinned worker with ``TILER_METRICS=true`` and ``false``,
-   alternately (``--rounds`` of each), sequential distinct tiles: median latency per run;
-   the difference of the medians of the runs (target < 2 %; on a busy machine the noise is
-   larger than that); and, unaffected by other processes, the time of the metrics code a
-   tile request runs (multiprocess mode), as a share of the median tile.
+3. **metrics overhead**: ``benchmarks/metrics_overhead.py``'s paired run (``--rounds`` of
+   ``--requests`` distinct tiles, each from a worker with ``TILER_METRICS=true`` and one with
+   ``false``, one right after the other; target < 2 %).
 
 Run: ``python benchmarks/throughput.py`` (about 6 minutes; ``--seconds`` and ``--rounds``
 shorten it). Needs ``taskset`` (util-linux) and nginx for step 2 (skipped without it).
@@ -32,7 +30,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,81 +138,18 @@ def through_nginx(viewport: int, seconds: float) -> dict | None:
         shutil.rmtree(prefix, ignore_errors=True)
 
 
-#: what a tile request costs the metrics (multiprocess mode): the gate's four counter changes
-#: and one observe() with its stage and item histograms
-OBSERVE = """
-import time
-from tiler.api.metrics import Metrics, ObservedGate
-from tiler.api.requests_log import Route, Work
-m = Metrics(catalog_kinds={"demo": "MemoryCatalog"})
-g = ObservedGate(limit=4, timeout=60).watch(m)
-route = Route("tile", "/collections/{collection_id}/tiles/...", "demo")
-work = Work(considered=13, read=3, used=3, cache="miss",
-            timings={"search": 0.001, "quality": 0.03, "bands": 0.02})
-n = 20000
-t = time.perf_counter()
-for _ in range(n):
-    g.in_flight += 1
-    g.in_flight -= 1
-    m.observe(route, 200, 0.05, work)
-print((time.perf_counter() - t) / n)
-"""
-
-
-def observe_cost() -> float:
-    """Seconds of metrics code per tile request, in prometheus-client's multiprocess mode."""
-    with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": folder}
-        out = subprocess.run(
-            [sys.executable, "-c", OBSERVE], env=env, cwd=ROOT, capture_output=True, check=True
-        )
-    return float(out.stdout)
-
-
 async def sequential(port: int, paths: list[str], sample: Sample) -> None:
     """One request after the other."""
     for path in paths:
         await fetch(port, path, 60, sample)
 
 
-def overhead(rounds: int, requests: int) -> dict:
-    medians: dict[str, list[float]] = {"true": [], "false": []}
-    start = 0
-    for _ in range(rounds):
-        for flag in ("true", "false"):
-            proc, port = serve(1, None, {"TILER_METRICS": flag})
-            try:
-                paths = distinct(tile_paths(port), 100_000)
-                asyncio.run(closed_loop(port, paths, 90_000, 1, 3, 60))  # warm-up
-                sample = Sample()
-                asyncio.run(sequential(port, paths[start : start + requests], sample))
-                medians[flag].append(statistics.median(sample.latencies(200)))
-            finally:
-                stop(proc)
-        start += requests
-    on, off = statistics.median(medians["true"]), statistics.median(medians["false"])
-    code = observe_cost()
-    out = {
-        "run": f"metrics overhead ({rounds} x {requests} sequential tiles each)",
-        "median ms with": round(on * 1000, 1),
-        "median ms without": round(off * 1000, 1),
-        "overhead %": round((on - off) / off * 100, 2),
-        "runs with": [round(m * 1000, 1) for m in medians["true"]],
-        "runs without": [round(m * 1000, 1) for m in medians["false"]],
-        "metrics code per request us (multiprocess mode)": round(code * 1e6, 1),
-        "metrics code / median tile %": round(code / off * 100, 3),
-        "load average": loadavg(),
-    }
-    print(json.dumps(out), flush=True)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=40, help="seconds per measured loop")
     parser.add_argument("--viewport", type=int, default=24, help="tiles of the nginx viewport")
-    parser.add_argument("--rounds", type=int, default=3, help="metrics on/off runs of each")
-    parser.add_argument("--requests", type=int, default=60, help="tiles per overhead run")
+    parser.add_argument("--rounds", type=int, default=3, help="metrics on/off rounds")
+    parser.add_argument("--requests", type=int, default=60, help="tiles per metrics round")
     args = parser.parse_args()
     print(f"load average before: {loadavg()}; cores: {os.cpu_count()}; server log: {LOG}")
     one = scaling("1 worker pinned to core 0", 1, "0", 1, args.seconds)
@@ -224,7 +158,9 @@ def main() -> None:
     ratio = float(two["tiles/s"]) / max(float(one["tiles/s"]), 1e-9)  # type: ignore[arg-type]
     print(json.dumps({"2 workers / 1 pinned worker": round(ratio, 2), "target": ">= 1.8"}))
     through_nginx(args.viewport, args.seconds)
-    overhead(args.rounds, args.requests)
+    from metrics_overhead import paired  # it imports this module's server helpers
+
+    paired(args.rounds, args.requests, warmup=5)
     print(f"load average after: {loadavg()}")
 
 
