@@ -24,8 +24,11 @@ pytestmark = pytest.mark.e2e
 WMQ = morecantile.tms.get("WebMercatorQuad")
 
 
-def _per_worker(folder: Path, scratch: Path) -> dict[str, float]:
-    """Tile requests counted by each worker process (its own counter file)."""
+def per_worker(
+    folder: Path, scratch: Path, name: str = "tiler_http_requests_total", group: str = "tile"
+) -> dict[str, float]:
+    """Samples ``name`` (of route ``group`` where labelled so) summed per worker process
+    (its own counter file)."""
     out = {}
     for db in sorted(folder.glob("counter_*.db")):
         one = scratch / db.stem
@@ -36,7 +39,7 @@ def _per_worker(folder: Path, scratch: Path) -> dict[str, float]:
         total = 0.0
         for family in registry.collect():
             for s in family.samples:
-                if s.name == "tiler_http_requests_total" and s.labels.get("group") == "tile":
+                if s.name == name and s.labels.get("group", group) == group:
                     total += s.value
         out[db.stem] = total
     return out
@@ -78,10 +81,10 @@ def test_metrics_of_every_worker_json_logs_and_request_ids(
             assert set(codes) <= {200, 503}, codes
             sent += 16
             rounds += 1
-            per_worker = _per_worker(folder, tmp_path / f"scratch{rounds}")
-            if len(per_worker) == 2 and all(v > 0 for v in per_worker.values()):
+            counted = per_worker(folder, tmp_path / f"scratch{rounds}")
+            if len(counted) == 2 and all(v > 0 for v in counted.values()):
                 break
-        assert len(per_worker) == 2 and all(v > 0 for v in per_worker.values()), per_worker
+        assert len(counted) == 2 and all(v > 0 for v in counted.values()), counted
         rid = "e2e-request.1"
         tagged = httpx.get(f"{base}{path}&bands=a", headers={"X-Request-ID": rid})
         assert tagged.status_code == 200 and tagged.headers["X-Request-ID"] == rid
