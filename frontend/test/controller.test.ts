@@ -181,6 +181,34 @@ describe("changing the layer", () => {
   });
 });
 
+describe("baked layers", () => {
+  it("choosing a baked layer asks for exactly its quality, bands, dates and filter", async () => {
+    const summer = {
+      quality: "-MSK_CLDPRB",
+      bands: ["B4", "B3", "B2"],
+      datetime: "2020-07-01T00:00:00+00:00/2020-08-31T23:59:59.999999+00:00",
+      filter: "eo:cloud_cover < 30",
+      ids: null,
+      sortby: null,
+      unscale: false,
+      bounds: demo.bounds,
+    };
+    const viewer = setup();
+    viewer.api.fetchCollection.mockResolvedValue({ ...demo, baked: { summer } });
+    await viewer.controller.start();
+    await settle();
+    viewer.controller.choosePreset("baked:summer");
+    await settle();
+    expect(viewer.model().state).toMatchObject({ start: "2020-07-01", end: "2020-08-31", cloud: 30 });
+    const applied = new URL(viewer.model().applied ?? "");
+    expect(applied.searchParams.get("datetime")).toBe("2020-07-01T00:00:00Z/2020-08-31T23:59:59.999999Z");
+    expect(applied.searchParams.get("filter")).toBe("eo:cloud_cover < 30");
+    expect(applied.searchParams.get("quality")).toBe("-MSK_CLDPRB");
+    viewer.controller.choosePreset("baked:nothing");
+    expect(viewer.model().state).toMatchObject({ cloud: 30 });
+  });
+});
+
 describe("filters", () => {
   it("search the items once and re-apply the layer once", async () => {
     const { api, map, hash, controller, model } = await started();
