@@ -133,7 +133,13 @@ class NetworkStats:
             return {}
         with self._lock:
             document = gdal.take()
-        return {k: v for k, v in parse(document).items() if v.requests or v.bytes}
+        try:
+            found = parse(document)
+        except (ValueError, TypeError, AttributeError) as exc:  # not GDAL's usual document
+            # never the document itself: its file names may be signed URLs
+            logger.warning("GDAL's network statistics not understood: %s", type(exc).__name__)
+            return {}
+        return {k: v for k, v in found.items() if v.requests or v.bytes}
 
 
 #: the process's network statistics (GDAL's counts are process-wide)
