@@ -8,6 +8,7 @@ those from there, never from a conftest module.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,15 @@ from tiler.engine.service import Engine
 from tiler.process import configure_gdal
 from tiler.tools.demo import create_demo
 from tiler.tools.load import load as load_into_pgstac
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto`` (pyproject's addopts): two for the unit suite, ``-m "not e2e"``,
+    and none for any other selection, so that end-to-end tests (servers, clusters, a browser,
+    one PostgreSQL per session) and single files run in this process, one at a time."""
+    unit_suite = " ".join(str(config.option.markexpr).split()) == "not e2e"
+    return 2 if unit_suite and (os.cpu_count() or 1) >= 2 else 0
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -56,9 +56,8 @@ def test_indexed_landsat_with_shifted_grids_equals_oracle(l8, oracle, tile_reade
         items = m.items(t)
         assert len(items) >= 5
         img, stats = m.tile(t, quality, out)
-        reads = [
-            tile_reader({k: b.href for k, b in it.bands.items()}, t.x, t.y, t.z) for it in items
-        ]
+        # the oracle reads the bands it uses (all 12 share each scene's footprint)
+        reads = [tile_reader({k: it.bands[k].href for k in out[:4]}, t.x, t.y, t.z) for it in items]
         data, valid = oracle(reads, fn, ["BQA"], out, days(items))
         numpy.testing.assert_array_equal(~img.array.mask[0], valid)
         for i in range(len(out)):

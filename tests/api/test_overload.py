@@ -392,6 +392,7 @@ def test_head_answers_like_get_without_a_body(make_client, tiles, url):
     assert head.headers.get("content-type") == get.headers.get("content-type")
 
 
+@pytest.mark.e2e  # a child process
 def test_the_application_logs_in_uvicorn_worker_processes(synthetic, tiles):
     """A uvicorn worker configures only uvicorn's loggers; serve_app configures the rest."""
     script = textwrap.dedent(

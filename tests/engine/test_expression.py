@@ -350,6 +350,7 @@ def hostile_results() -> dict[str, tuple[str, str]]:
     return results
 
 
+@pytest.mark.e2e  # one child process parses every case
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_input_is_refused_quickly(
     case: str, hostile_results: dict[str, tuple[str, str]]

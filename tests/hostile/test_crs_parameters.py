@@ -112,6 +112,7 @@ def test_a_crs_naming_a_url_or_a_file_is_refused_without_touching_it(
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.e2e  # a child process
 def test_a_fifo_named_as_a_crs_is_never_opened(demo_path: Path, files: dict[str, Path]) -> None:
     # opening a FIFO for reading blocks until a writer comes: a read attempt would hang the
     # request, so this runs in a child process with a timeout ("hung" if it tried)

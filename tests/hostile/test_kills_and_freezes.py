@@ -213,6 +213,10 @@ CASES: dict[str, tuple[str, dict[str, str], int, tuple[str, ...]]] = {
 }
 
 
+# one child process runs every case: a test that starts a process is end-to-end
+pytestmark = pytest.mark.e2e
+
+
 @pytest.fixture(scope="module")
 def results(demo_path: Any) -> dict[str, dict[str, Any]]:
     return run_in_child(

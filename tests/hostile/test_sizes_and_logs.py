@@ -195,6 +195,7 @@ def test_an_export_of_the_whole_globe_logs_a_bounded_number_of_lines(
     assert len(ours) <= 5, [rec.getMessage()[:200] for rec in ours[:10]]
 
 
+@pytest.mark.e2e  # a fresh child process (no warning filters of the test run)
 def test_a_repeated_library_warning_is_logged_once() -> None:
     """rio-tiler warns per dataset opened (the demo has no overviews) and every
     ``catch_warnings()`` makes Python forget it: one load run logged 3,407 of them (6,814
