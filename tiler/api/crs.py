@@ -16,11 +16,10 @@ each side) before anything transforms them: PROJ spins for minutes on coordinate
 1e20 metres.
 """
 
-from __future__ import annotations
-
 import functools
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 import pyproj
@@ -147,32 +146,28 @@ def parse_crs(name: str, value: str | None) -> CRS | None:
     return crs
 
 
-def CoordCRSParams(  # noqa: N802 - titiler's name
-    crs: Annotated[
-        str | None,
-        Query(
-            alias="coord_crs",
-            max_length=MAX_CRS_LENGTH,
-            description=f"CRS of the input coordinates (default WGS84 lon/lat): {ALLOWED}.",
-        ),
-    ] = None,
-) -> CRS | None:
-    """The ``coord_crs`` query parameter (titiler's name), parsed safely."""
-    return parse_crs("coord_crs", crs)
+def _crs_query(name: str, description: str) -> Callable[[str | None], CRS | None]:
+    """A dependency: the query parameter ``name`` parsed safely (:func:`parse_crs`).
+
+    The annotations are evaluated here (this module has no ``from __future__ import
+    annotations``), so FastAPI sees each parameter's own name and description.
+    """
+
+    def dependency(
+        crs: Annotated[
+            str | None,
+            Query(alias=name, max_length=MAX_CRS_LENGTH, description=f"{description}: {ALLOWED}."),
+        ] = None,
+    ) -> CRS | None:
+        return parse_crs(name, crs)
+
+    return dependency
 
 
-def DstCRSParams(  # noqa: N802 - titiler's name
-    crs: Annotated[
-        str | None,
-        Query(
-            alias="dst_crs",
-            max_length=MAX_CRS_LENGTH,
-            description=f"CRS of the output grid (default: coord_crs): {ALLOWED}.",
-        ),
-    ] = None,
-) -> CRS | None:
-    """The ``dst_crs`` query parameter (titiler's name), parsed safely."""
-    return parse_crs("dst_crs", crs)
+#: the ``coord_crs`` query parameter (titiler's name)
+CoordCRSParams = _crs_query("coord_crs", "CRS of the input coordinates (default WGS84 lon/lat)")
+#: the ``dst_crs`` query parameter (titiler's name)
+DstCRSParams = _crs_query("dst_crs", "CRS of the output grid (default: coord_crs)")
 
 
 # ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy
@@ -67,19 +68,26 @@ def feature_size(
     return _size(f"{width}x{height}", settings.max_export_pixels)
 
 
+@dataclass
+class Export:
+    """What both export routes take besides their extent, size and format."""
+
+    mosaic: Annotated[Mosaic, Depends(mosaic_params)]
+    settings: Annotated[Settings, Depends(get_settings)]
+    engine: Annotated[Engine, Depends(get_engine)]
+    coord_crs: Annotated[CRS | None, Depends(CoordCRSParams)] = None
+    dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None
+
+
 def _checked_grid(
-    bbox: tuple[float, float, float, float],
-    size: tuple[int, int],
-    coord_crs: CRS | None,
-    dst_crs: CRS | None,
-    what: str,
+    bbox: tuple[float, float, float, float], size: tuple[int, int], export: Export, what: str
 ) -> PartGrid:
     """The export grid, once the bbox is known to lie where its CRSs can place it."""
-    bounds_crs = coord_crs or WGS84_CRS
+    bounds_crs = export.coord_crs or WGS84_CRS
     w, s, e, n = bbox
     check_coordinates("coord_crs", bounds_crs, (w, e), (s, n), what)
     projected_bounds(bbox, bounds_crs, WGS84_CRS, what)  # the footprint searched
-    dst = dst_crs or bounds_crs
+    dst = export.dst_crs or bounds_crs
     if dst != bounds_crs:  # e.g. a pole is at infinity in Mercator: the grid must be finite
         x0, y0, x1, y1 = projected_bounds(bbox, bounds_crs, dst, what)
         check_coordinates("dst_crs", dst, (x0, x1), (y0, y1), f"{what} projected to dst_crs")
@@ -113,15 +121,14 @@ def _shape(feature: Feature[Geometry, dict[str, Any]]) -> dict[str, Any]:
 
 def _render(
     request: Request,
-    engine: Engine,
-    settings: Settings,
-    mosaic: Mosaic,
+    export: Export,
     grid: PartGrid,
     fmt: Format,
     shape: dict[str, Any] | None = None,
 ) -> Response:
+    mosaic = export.mosaic
     chosen = mosaic.layer
-    image, stats = engine.mosaic(
+    image, stats = export.engine.mosaic(
         mosaic.catalog, mosaic.search, grid, chosen.quality, chosen.bands, mosaic.options
     )
     if shape is not None:
@@ -143,7 +150,7 @@ def _render(
     headers = stats_headers(stats)
     add_timing(headers, "render", time.perf_counter() - started)
     rendered = Rendered(content, media_type, headers)
-    return respond(request, rendered, settings.cache_control)
+    return respond(request, rendered, export.settings.cache_control)
 
 
 @router.get(
@@ -157,19 +164,15 @@ def bbox_export(
     size: Annotated[tuple[int, int], Depends(bbox_size)],
     extent: Annotated[str, Path(description="minx,miny,maxx,maxy in coord_crs.")],
     format: Annotated[Format, Path(description="Output format.")],
-    mosaic: Annotated[Mosaic, Depends(mosaic_params)],
-    settings: Annotated[Settings, Depends(get_settings)],
-    engine: Annotated[Engine, Depends(get_engine)],
-    coord_crs: Annotated[CRS | None, Depends(CoordCRSParams)] = None,
-    dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None,
+    export: Annotated[Export, Depends()],
 ) -> Response:
     """The mosaic of ``bbox`` on a width x height grid in ``dst_crs``."""
-    _check_encodable(mosaic, format, size)
+    _check_encodable(export.mosaic, format, size)
     bbox = parse_bbox(extent, lonlat=False)
     if bbox is None:
         raise BadRequest("bbox is empty: expected minx,miny,maxx,maxy")
-    grid = _checked_grid(bbox, size, coord_crs, dst_crs, f"bbox {quoted(extent, 200)}")
-    return _render(request, engine, settings, mosaic, grid, format)
+    grid = _checked_grid(bbox, size, export, f"bbox {quoted(extent, 200)}")
+    return _render(request, export, grid, format)
 
 
 @router.post(
@@ -184,18 +187,14 @@ def feature_export(
     feature: Annotated[
         Feature[Geometry, dict[str, Any]], Body(description="GeoJSON Feature (in coord_crs).")
     ],
-    mosaic: Annotated[Mosaic, Depends(mosaic_params)],
-    settings: Annotated[Settings, Depends(get_settings)],
-    engine: Annotated[Engine, Depends(get_engine)],
+    export: Annotated[Export, Depends()],
     format: Annotated[Format, Query(description="Output format.")] = Format.tif,
-    coord_crs: Annotated[CRS | None, Depends(CoordCRSParams)] = None,
-    dst_crs: Annotated[CRS | None, Depends(DstCRSParams)] = None,
 ) -> Response:
     """The mosaic of the feature's bounds, masked outside the feature."""
-    _check_encodable(mosaic, format, size)
+    _check_encodable(export.mosaic, format, size)
     shape = _shape(feature)
     w, s, e, n = shapely.geometry.shape(shape).bounds
     if w >= e or s >= n:
         raise InvalidGeometry("feature geometry has an empty extent; use a polygon")
-    grid = _checked_grid((w, s, e, n), size, coord_crs, dst_crs, "feature geometry")
-    return _render(request, engine, settings, mosaic, grid, format, shape=shape)
+    grid = _checked_grid((w, s, e, n), size, export, "feature geometry")
+    return _render(request, export, grid, format, shape=shape)

@@ -42,13 +42,12 @@ from __future__ import annotations
 
 from tiler.tools.demo.create import (
     DEMO_SCENES,
-    DEMO_SIZE,
     DEMO_VERSION,
     create_demo,
     default_demo_dir,
     ensure_demo,
 )
-from tiler.tools.demo.grid import DEMO_COLLECTION_ID
+from tiler.tools.demo.grid import DEMO_COLLECTION_ID, DEMO_SIZE
 
 __all__ = [
     "DEMO_COLLECTION_ID",

@@ -17,15 +17,6 @@ from tiler.tools.demo.writing import generate
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "DEMO_SCENES",
-    "DEMO_SIZE",
-    "DEMO_VERSION",
-    "create_demo",
-    "default_demo_dir",
-    "ensure_demo",
-]
-
 DEMO_VERSION: str = "1"
 """Version of the generated data; part of the default cache directory name."""
 
