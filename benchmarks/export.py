@@ -24,6 +24,7 @@ Run: ``python benchmarks/export.py [--region 8192] [--size 8192] [--scenes 24]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -46,10 +47,27 @@ QUALITY = "-MSK_CLDPRB"
 BANDS = ("B04", "B03", "B02")
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB: Linux's VmHWM, which starts afresh at exec (a worker
+    spawned from the client would otherwise report the client's RSS at the fork: getrusage's
+    ru_maxrss is kept across exec)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+def _reset_peak_rss() -> None:
+    """Start this process's VmHWM afresh (Linux: clear_refs 5)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def _usage() -> tuple[float, float]:
     """This process's peak RSS in MB and CPU seconds (user + system, all its threads)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_maxrss / 1024, r.ru_utime + r.ru_stime
+    return _peak_rss_mb(), r.ru_utime + r.ru_stime
 
 
 def _cpu() -> float:
@@ -79,10 +97,12 @@ def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
     """One ``tiler export`` on a fresh local cluster of ``workers`` processes."""
     with _cluster(workers) as cluster, Client(cluster) as client:
         before = client.run(_cpu)
+        _reset_peak_rss()
         c0, t0 = _cpu(), time.perf_counter()
         summary = export(plan, out, client)
         wall, client_cpu = time.perf_counter() - t0, _cpu() - c0
         usage = client.run(_usage)
+        client_rss = _peak_rss_mb()
     px = plan.grid.width * plan.grid.height
     return {
         "pixels": px,
@@ -94,6 +114,7 @@ def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
         "rss": max(u[0] for u in usage.values()),
         "cores": (sum(u[1] - before[w] for w, u in usage.items()) + client_cpu) / wall,
         "client_cpu": client_cpu,
+        "client_rss": client_rss,
     }
 
 
@@ -107,12 +128,14 @@ def run_naive(
     grid = plan.grid
     with _cluster(workers) as cluster, Client(cluster) as client:
         before = client.run(_cpu)
+        _reset_peak_rss()
         c0, t0 = _cpu(), time.perf_counter()
         naive_export(
             collection, ids, grid.crs, grid.transform, (grid.height, grid.width), out, client, chunk
         )
         wall, client_cpu = time.perf_counter() - t0, _cpu() - c0
         usage = client.run(_usage)
+        client_rss = _peak_rss_mb()
     px = grid.width * grid.height
     return {
         "pixels": px,
@@ -121,6 +144,7 @@ def run_naive(
         "rss": max(u[0] for u in usage.values()),
         "cores": (sum(u[1] - before[w] for w, u in usage.items()) + client_cpu) / wall,
         "client_cpu": client_cpu,
+        "client_rss": client_rss,
     }
 
 
@@ -160,7 +184,8 @@ def _line(name: str, runs: list[dict[str, Any]]) -> str:
         + (f"; {r['reads']} item reads" if "reads" in r else "")
         + f"; peak worker RSS {max(x['rss'] for x in runs):.0f} MB"
         + f"; cores busy {statistics.median(x['cores'] for x in runs):.2f}"
-        + f" (client {statistics.median(x['client_cpu'] for x in runs):.1f} CPU s)"
+        + f" (client {statistics.median(x['client_cpu'] for x in runs):.1f} CPU s"
+        + f", peak RSS {max(x['client_rss'] for x in runs):.0f} MB)"
     )
 
 
