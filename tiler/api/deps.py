@@ -23,9 +23,10 @@ from titiler.core.dependencies import (
 )
 
 from tiler.api.checks import ColorMapParams, check_nodata, check_nodata_value
+from tiler.api.params import parse_floats
 from tiler.catalog.base import Catalog
 from tiler.catalog.coverage import MinZoom
-from tiler.catalog.filters import MAX_SORT_KEYS, Search, make_search, parse_floats
+from tiler.catalog.filters import MAX_SORT_KEYS, Search, make_search
 from tiler.catalog.models import CollectionInfo
 from tiler.engine.expression import Expression, parse
 from tiler.engine.io import ReadOptions

@@ -22,9 +22,9 @@ from rio_tiler.constants import WGS84_CRS
 from tiler.api.admission import OVERLOAD_RESPONSES
 from tiler.api.crs import CoordCRSParams, DstCRSParams, check_coordinates, projected_bounds
 from tiler.api.deps import Mosaic, get_engine, get_settings, mosaic_params
+from tiler.api.params import parse_extent
 from tiler.api.requests_log import add_timing
 from tiler.api.responses import Rendered, respond, stats_headers
-from tiler.catalog.filters import parse_bbox
 from tiler.engine.grids import PartGrid
 from tiler.engine.service import Engine
 from tiler.errors import BadRequest, InvalidGeometry, TooLarge, quoted
@@ -168,9 +168,7 @@ def bbox_export(
 ) -> Response:
     """The mosaic of ``bbox`` on a width x height grid in ``dst_crs``."""
     _check_encodable(export.mosaic, format, size)
-    bbox = parse_bbox(extent, lonlat=False)
-    if bbox is None:
-        raise BadRequest("bbox is empty: expected minx,miny,maxx,maxy")
+    bbox = parse_extent(extent)
     grid = _checked_grid(bbox, size, export, f"bbox {quoted(extent, 200)}")
     return _render(request, export, grid, format)
 

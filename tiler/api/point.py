@@ -21,8 +21,8 @@ from tiler.api.deps import (
     read_options,
     resolve_layer,
 )
+from tiler.api.params import parse_floats
 from tiler.catalog.base import Catalog
-from tiler.catalog.filters import parse_floats
 from tiler.engine.grids import PointGrid
 from tiler.engine.outputs import winner_values
 from tiler.engine.service import Engine

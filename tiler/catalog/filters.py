@@ -96,52 +96,28 @@ def bbox_area(bbox: tuple[float, float, float, float]) -> BaseGeometry:
 
 
 # ---------------------------------------------------------------------------------------
-# numbers
+# bbox
+
+Bounds = tuple[float, float, float, float]
 
 
-def parse_floats(
-    name: str,
-    value: str,
-    error: type[BadRequest] = BadRequest,
-    expected: str = "a number or comma-separated numbers",
-) -> tuple[float, ...]:
-    """Comma-separated finite numbers.
+def bbox_numbers(
+    value: str | Sequence[float], name: str = "bbox", error: type[BadRequest] = InvalidFilter
+) -> Bounds:
+    """``minx,miny,maxx,maxy``: four finite numbers, in text or a sequence, in any CRS.
+
+    The one parser of the four numbers of a bbox: the STAC ``bbox`` (:func:`parse_bbox`),
+    the HTTP exports' extent (:func:`tiler.api.params.parse_extent`) and, as this layer is
+    below all of them, any command-line option may use it.
 
     Args:
+        value: the text (or four numbers).
         name: the parameter's name, for the message.
-        value: the text.
         error: the exception to raise.
-        expected: what the message says is expected.
 
     Raises:
-        BadRequest: (or ``error``) a value that is not a finite number.
+        InvalidFilter: (or ``error``) not 4 finite numbers.
     """
-    try:
-        out = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        raise error(f"{name}={quoted(value)}: expected {expected}") from None
-    if not all(math.isfinite(v) for v in out):
-        raise error(f"{name}={quoted(value)}: numbers must be finite")
-    return out
-
-
-def parse_bbox(
-    value: str | Sequence[float] | None, *, lonlat: bool = True, name: str = "bbox"
-) -> tuple[float, float, float, float] | None:
-    """Parse ``minx,miny,maxx,maxy``.
-
-    Args:
-        value: the text (or four numbers); None or empty: no bbox.
-        lonlat: the bbox is in lon/lat: values must lie in [-180, 180] x [-90, 90] and
-            miny <= maxy; minx > maxx crosses the antimeridian, as in the STAC API.
-            Otherwise (an export extent in any CRS) min < max: an area.
-        name: the parameter's name, for the message.
-
-    Raises:
-        InvalidFilter: not 4 finite numbers, or out of the allowed ranges.
-    """
-    if value is None or (isinstance(value, str) and value == ""):
-        return None
     expected = (
         f"{name} {quoted(value)}: expected 4 numbers minx,miny,maxx,maxy (4 finite numbers "
         "separated by commas)"
@@ -150,16 +126,30 @@ def parse_bbox(
         parts = value.split(",") if isinstance(value, str) else value
         nums = tuple(float(v) for v in parts)
     except (TypeError, ValueError):
-        raise InvalidFilter(expected) from None
+        raise error(expected) from None
     if len(nums) != 4:
-        raise InvalidFilter(expected)
+        raise error(expected)
     if not all(math.isfinite(v) for v in nums):
-        raise InvalidFilter(f"{name} {quoted(value)}: numbers must be finite")
-    minx, miny, maxx, maxy = nums
-    if not lonlat:
-        if minx >= maxx or miny >= maxy:
-            raise InvalidFilter(f"{name} {quoted(value)}: min must be less than max")
-        return (minx, miny, maxx, maxy)
+        raise error(f"{name} {quoted(value)}: numbers must be finite")
+    return nums[0], nums[1], nums[2], nums[3]
+
+
+def parse_bbox(value: str | Sequence[float] | None, name: str = "bbox") -> Bounds | None:
+    """The STAC ``bbox``: ``minx,miny,maxx,maxy`` in lon/lat (:func:`bbox_numbers`).
+
+    Values lie in [-180, 180] x [-90, 90] and miny <= maxy; minx > maxx crosses the
+    antimeridian, as in the STAC API.
+
+    Args:
+        value: the text (or four numbers); None or empty: no bbox.
+        name: the parameter's name, for the message.
+
+    Raises:
+        InvalidFilter: not 4 finite numbers, or out of the allowed ranges.
+    """
+    if value is None or (isinstance(value, str) and value == ""):
+        return None
+    minx, miny, maxx, maxy = bbox_numbers(value, name)
     if miny > maxy:  # minx > maxx crosses the antimeridian (STAC API)
         raise InvalidFilter(f"{name} {quoted(value)}: miny must not exceed maxy")
     if miny < -90 or maxy > 90 or minx < -180 or maxx > 180:
