@@ -241,7 +241,7 @@ def test_a_file_of_another_layout_is_not_gathered_with_the_first_ones_index(
 
 def test_the_caches_are_bounded(files: dict[str, Path]) -> None:
     tms = TMSS["WebMercatorQuad"]
-    cache = SparseReads(layouts=1, plans=3)
+    cache = SparseReads(layouts=1, plans=3, plan_bytes=600_000)  # ~1 tile's (0.5 MB each)
     for z in range(10, 16):
         tile = tms.tile(*CENTRE, z)
         grid = TileGrid(tms, tile.x, tile.y, tile.z, 256)
@@ -250,4 +250,5 @@ def test_the_caches_are_bounded(files: dict[str, Path]) -> None:
             for _ in range(2):
                 _same(grid.read(src, [1]), want)
     assert len(cache.layouts) == 1 and len(cache.plans) <= 3
+    assert cache.plans.held <= 600_000
     assert cache.gathered >= 6  # the second read of each (both where the file is small)

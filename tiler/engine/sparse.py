@@ -81,12 +81,16 @@ class _Level:
 
 
 @dataclass
-class _Plan:
-    """What is known of reads of one layout onto one grid."""
+class _Seen:
+    """What is known of reads of one layout onto one grid before its index is warped."""
 
     share: float
     reads: int = 0
-    levels: tuple[_Level, ...] | None = None
+
+
+def _weight(levels: tuple[_Level, ...]) -> int:
+    """Bytes held by a warped index's plan."""
+    return sum(part.target.nbytes + part.source.nbytes for part in levels) + 200
 
 
 class _IndexRaster:
@@ -191,7 +195,8 @@ class _IndexRaster:
             r0, r1 = int(r.min()), int(r.max()) + 1
             c0, c1 = int(c.min()), int(c.max()) + 1
             source = (r - r0) * (c1 - c0) + (c - c0)
-            out.append(_Level(k, ((r0, r1), (c0, c1)), where, source))
+            window = ((r0, r1), (c0, c1))
+            out.append(_Level(k, window, where.astype("int32"), source.astype("int32")))
         return tuple(out)
 
 
@@ -259,16 +264,32 @@ def _reopen(ds: Any) -> LevelOpener:
 
 
 class _LRU:
-    """A bounded, thread-safe LRU whose values are made once (other threads wait)."""
+    """A bounded, thread-safe LRU whose values are made once (other threads wait).
 
-    def __init__(self, size: int) -> None:
+    Args:
+        size: entries kept at most.
+        weight: bytes kept at most, by ``weigh(value)`` (0: no bound by bytes).
+        weigh: a value's bytes.
+    """
+
+    def __init__(
+        self, size: int, weight: int = 0, weigh: Callable[[Any], int] | None = None
+    ) -> None:
         self.size = size
+        self.weight = weight
+        self._weigh = weigh or (lambda value: 0)
+        self._held = 0
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._making: dict[tuple[Any, ...], threading.Lock] = {}
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def held(self) -> int:
+        """Bytes held (by ``weigh``)."""
+        return self._held
 
     def get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """``self[key]``, made by ``make()`` if absent."""
@@ -283,10 +304,15 @@ class _LRU:
                     return self._items[key]
             try:
                 value = make()
+                weight = self._weigh(value)
                 with self._lock:
                     self._items[key] = value
-                    while len(self._items) > self.size:
-                        self._items.popitem(last=False)
+                    self._held += weight
+                    while len(self._items) > self.size or (
+                        self.weight and self._held > self.weight and len(self._items) > 1
+                    ):
+                        _, old = self._items.popitem(last=False)
+                        self._held -= self._weigh(old)
             finally:
                 with self._lock:
                     self._making.pop(key, None)
@@ -298,7 +324,9 @@ class SparseReads:
 
     Args:
         layouts: index rasters kept (one per raster layout: CRS, transform, level sizes).
-        plans: (layout, grid, options) kept (a tile's grid meets a few layouts).
+        plans: warped indexes kept, per (layout, grid, options, bands): a tile's grid meets
+            a few layouts; each holds 8 bytes per pixel of the grid the file covers.
+        plan_bytes: bytes of warped indexes kept at most (0.5 MB for a 256 px tile at most).
         first_read_direct: the first read of a layout onto a grid is rio-tiler's own (the
             second warps the index): a grid reading one file of a layout pays no index
             warp, one reading several pays one more warp. Measured on tiles of issue 19's
@@ -306,10 +334,15 @@ class SparseReads:
     """
 
     def __init__(
-        self, layouts: int = 64, plans: int = 1024, first_read_direct: bool = False
+        self,
+        layouts: int = 64,
+        plans: int = 256,
+        plan_bytes: int = 64 << 20,
+        first_read_direct: bool = False,
     ) -> None:
         self.layouts = _LRU(layouts)
-        self.plans = _LRU(plans)
+        self.plans = _LRU(plans, plan_bytes, _weight)
+        self.seen = _LRU(4 * plans)
         self.first_read_direct = first_read_direct
         self._count_lock = threading.Lock()
         #: reads answered by a gather (not by rio-tiler's own warp)
@@ -318,7 +351,8 @@ class SparseReads:
 
     def forget_grids(self) -> None:
         """Forget the warped indexes, keep the index rasters (a benchmark's new tile)."""
-        self.plans = _LRU(self.plans.size)
+        self.plans = _LRU(self.plans.size, self.plans.weight, _weight)
+        self.seen = _LRU(self.seen.size)
 
     @contextmanager
     def bound(self, open_level: LevelOpener | None = None) -> Iterator[None]:
@@ -355,12 +389,12 @@ class SparseReads:
         layout += (tuple(ds.overviews(1)), ds.count)
         options = tuple(sorted((k, v) for k, v in kwargs.items() if k != "nodata"))
         key = (repr(grid), layout, options, tuple(indexes))
-        plan: _Plan = self.plans.get(key, lambda: _Plan(_share(ds, frame)))
+        seen: _Seen = self.seen.get(key, lambda: _Seen(_share(ds, frame)))
         with self._count_lock:
-            plan.reads += 1
-            first = plan.reads == 1
-        if plan.share >= SPARSE_SHARE and (
-            (first and plan.levels is None and self.first_read_direct)
+            seen.reads += 1
+            first = seen.reads == 1
+        if seen.share >= SPARSE_SHARE and (
+            (first and self.first_read_direct)
             or grid.width * grid.height * len(indexes) > MAX_PIXELS
         ):
             return call(src, indexes, **kwargs)  # one read of a layout, or a large grid
@@ -372,12 +406,9 @@ class SparseReads:
         raster: _IndexRaster | None = self.layouts.get(layout, index)
         if raster is None:
             return call(src, indexes, **kwargs)
-        levels = plan.levels
-        if levels is None:
-            levels = self.plans.get(
-                ("levels", *key), lambda: self._warp(raster, src, call, kwargs, indexes)
-            )
-            plan.levels = levels
+        levels: tuple[_Level, ...] = self.plans.get(
+            key, lambda: self._warp(raster, src, call, kwargs, indexes)
+        )
         nodata = kwargs.get("nodata", ds.nodata)
         with self._count_lock:
             self.gathered += 1
@@ -425,7 +456,7 @@ def sparse_read(
     """
     reads = _current.get()
     if reads is None:  # nothing is kept: gather only what rio-tiler would warp at length
-        reads = SparseReads(layouts=1, plans=2, first_read_direct=True)
+        reads = SparseReads(layouts=1, plans=1, first_read_direct=True)
     return reads.read(grid, frame, src, indexes, kwargs, call)
 
 
