@@ -88,6 +88,8 @@ def _write(path: Path, spec: tuple[CRS, float, str, int, float | None, str]) -> 
     if kind in ("value", "nan"):
         profile["nodata"] = nodata
         data[:, hole] = nodata
+    if "float" in dtype:  # NaN inside the data whatever the nodata
+        data[:, 50:60, 300:340] = math.nan
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
         if kind == "alpha":
             dst.colorinterp = [
@@ -182,8 +184,8 @@ def _gatherable(spec: tuple[CRS, float, str, int, float | None, str], case: dict
     dst = grid.tms.rasterio_crs if isinstance(grid, TileGrid) else grid.dst_crs
     value = kwargs.get("nodata", nodata)
     nearest = all(kwargs.get(k, "nearest") == "nearest" for k in kwargs if k != "nodata")
-    plain = kind in ("value", "nan")  # masked by a value (an override too), no mask band
-    return dst != crs and nearest and plain and value is not None and math.isfinite(value)
+    plain = kind in ("value", "nan")  # masked by a value or NaN (an override too), no mask band
+    return dst != crs and nearest and plain and value is not None
 
 
 def _check(files: dict[str, Path], case: dict[str, Any]) -> None:

@@ -213,7 +213,7 @@ def _sizes(ds: Any, open_level: LevelOpener) -> list[tuple[int, int]] | None:
 
 
 def _eligible(src: Reader, kwargs: dict[str, Any], remote_ok: bool) -> bool:
-    """A read that only copies source pixels, of a file masked by a finite nodata value."""
+    """A read that only copies source pixels, of a file masked by a nodata value (or NaN)."""
     ds: Any = src.dataset
     name = str(getattr(ds, "name", ""))
     nodata = kwargs.get("nodata", ds.nodata)
@@ -222,7 +222,6 @@ def _eligible(src: Reader, kwargs: dict[str, Any], remote_ok: bool) -> bool:
         and kwargs.get("resampling_method", "nearest") == "nearest"
         and kwargs.get("reproject_method", "nearest") == "nearest"
         and nodata is not None
-        and math.isfinite(nodata)
         and ds.crs is not None
         and ds.transform.is_rectilinear
         and ColorInterp.alpha not in ds.colorinterp
@@ -240,7 +239,9 @@ def _holds(value: float, dtype: str) -> bool:
     kind = numpy.dtype(dtype)
     if kind.kind in "iu":
         info = numpy.iinfo(kind)
-        return bool(info.min <= value <= info.max and value == int(value))
+        return math.isfinite(value) and bool(info.min <= value <= info.max and value == int(value))
+    if kind.kind == "f" and math.isnan(value):
+        return True
     return kind.kind == "f" and bool(numpy.asarray(value, dtype=kind) == value)
 
 
@@ -480,4 +481,6 @@ def _gather(
                 block = level.read(indexes, window=part.window)
         data[:, part.target] = block.reshape(count, -1)[:, part.source]
     data = data.reshape(count, grid.height, grid.width)
+    if math.isnan(nodata):
+        return numpy.ma.MaskedArray(data, mask=numpy.isnan(data))
     return numpy.ma.MaskedArray(data, mask=data == numpy.asarray(nodata, dtype=dtype))
