@@ -254,3 +254,28 @@ def test_the_caches_are_bounded(files: dict[str, Path]) -> None:
     assert len(cache.layouts) == 1 and len(cache.plans) <= 3
     assert cache.plans.held <= 600_000
     assert cache.gathered >= 6  # the second read of each (both where the file is small)
+
+
+def test_two_matrix_sets_of_the_same_repr_have_their_own_warped_indexes(
+    files: dict[str, Path],
+) -> None:
+    """Custom tile matrix sets print alike ("Custom", same CRS): the same tile of each is its
+    own grid."""
+    x, y = transform(LONLAT, MERCATOR, [CENTRE[0]], [CENTRE[1]])
+    side = 30 * 2**10
+    sets = [
+        morecantile.TileMatrixSet.custom(
+            [x[0] - side / 2 + dx, y[0] - side / 2, x[0] + side / 2 + dx, y[0] + side / 2],
+            ProjCRS.from_epsg(3857),
+        )
+        for dx in (0.0, 4321.0)
+    ]
+    assert repr(sets[0]) == repr(sets[1])
+    cache = SparseReads()
+    path = files["utm_uint16"]
+    for tms in sets + sets:
+        grid = TileGrid(tms, 1, 1, 2, 256)
+        want = _oracle(path, grid, [1], {})
+        with Reader(str(path), tms=tms) as src, cache.bound():
+            _same(grid.read(src, [1]), want)
+    assert cache.gathered == 4 and len(cache.plans) == 2

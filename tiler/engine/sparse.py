@@ -389,7 +389,10 @@ class SparseReads:
         layout: tuple[Any, ...] = (ds.crs.to_wkt(), tuple(ds.transform), ds.width, ds.height)
         layout += (tuple(ds.overviews(1)), ds.count)
         options = tuple(sorted((k, v) for k, v in kwargs.items() if k != "nodata"))
-        key = (repr(grid), layout, options, tuple(indexes))
+        # the repr names the grid; the frame and size too (two custom tile matrix sets may
+        # have the same repr)
+        where = (frame[0].to_wkt(), tuple(frame[1]), grid.width, grid.height)
+        key = (repr(grid), where, layout, options, tuple(indexes))
         seen: _Seen = self.seen.get(key, lambda: _Seen(_share(ds, frame)))
         with self._count_lock:
             seen.reads += 1
