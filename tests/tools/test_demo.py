@@ -107,25 +107,19 @@ def test_collection_layout(collection: dict[str, Any]) -> None:
     assert collection["type"] == "FeatureCollection"
 
 
+def _render(title: str, quality: str, bands: list[str], top: int = 4500) -> dict[str, Any]:
+    return {"title": title, "quality": quality, "bands": bands, "min": 0, "max": top}
+
+
 def test_renders(collection: dict[str, Any]) -> None:
     renders = collection["renders"]
     assert list(renders) == ["best", "worst", "greenest", "false-color"]
-    assert renders["best"] == {
-        "title": "Best pixel (least cloudy)",
-        "quality": "-MSK_CLDPRB",
-        "bands": ["B4", "B3", "B2"],
-        "min": 0,
-        "max": 4500,
-    }
-    assert renders["worst"]["quality"] == "MSK_CLDPRB"
-    assert renders["worst"]["bands"] == ["B4", "B3", "B2"]
-    assert renders["greenest"]["quality"] == "(B8-B4)/(B8+B4)"
-    assert renders["false-color"] == {
-        "title": "False colour, least cloudy",
-        "quality": "-MSK_CLDPRB",
-        "bands": ["B8", "B4", "B3"],
-        "min": 0,
-        "max": 5000,
+    rgb, false_colour = ["B4", "B3", "B2"], ["B8", "B4", "B3"]
+    assert renders == {
+        "best": _render("Best pixel (least cloudy)", "-MSK_CLDPRB", rgb),
+        "worst": _render("Worst pixel (cloudiest)", "MSK_CLDPRB", rgb),
+        "greenest": _render("Greenest pixel (max NDVI)", "(B8-B4)/(B8+B4)", rgb),
+        "false-color": _render("False colour, least cloudy", "-MSK_CLDPRB", false_colour, 5000),
     }
 
 
