@@ -414,9 +414,12 @@ class SparseReads:
             key, lambda: self._warp(raster, src, call, kwargs, indexes)
         )
         nodata = kwargs.get("nodata", ds.nodata)
+        out = _gather(ds, raster.sizes, levels, indexes, nodata, grid, open_level)
+        if out is None:  # an overview of another size than the layout's first file's
+            return call(src, indexes, **kwargs)
         with self._count_lock:
             self.gathered += 1
-        return _gather(ds, levels, indexes, nodata, grid, open_level)
+        return out
 
     @staticmethod
     def _warp(
@@ -466,13 +469,18 @@ def sparse_read(
 
 def _gather(
     ds: Any,
+    sizes: list[tuple[int, int]],
     levels: tuple[_Level, ...],
     indexes: list[int],
     nodata: float,
     grid: Grid,
     open_level: LevelOpener,
-) -> numpy.ma.MaskedArray:
-    """The file's values at the source pixels ``levels`` name, on the grid."""
+) -> numpy.ma.MaskedArray | None:
+    """The file's values at the source pixels ``levels`` name, on the grid.
+
+    None: an overview level read is not of the size the index raster has for it (files
+    whose overviews were made by other tools can share a layout's size and factors).
+    """
     dtype = numpy.dtype(ds.dtypes[indexes[0] - 1])
     count = len(indexes)
     data = numpy.full((count, grid.height * grid.width), nodata, dtype=dtype)
@@ -481,6 +489,8 @@ def _gather(
             block = ds.read(indexes, window=part.window)
         else:
             with open_level(part.level - 1) as level:
+                if (level.width, level.height) != sizes[part.level]:
+                    return None
                 block = level.read(indexes, window=part.window)
         data[:, part.target] = block.reshape(count, -1)[:, part.source]
     data = data.reshape(count, grid.height, grid.width)
