@@ -21,7 +21,7 @@ from rio_tiler.constants import WGS84_CRS
 from rio_tiler.io import Reader
 
 from tiler.app import create_app
-from tiler.engine import sparse
+from tiler.engine import sparse, warped_index
 from tiler.engine.grids import PartGrid, TileGrid
 from tiler.settings import Settings
 
@@ -161,13 +161,13 @@ def test_a_z0_tile_of_1024_px_warps_once_per_raster_layout(
     """The demo's files share one layout: the world-sized warp is done once for the tile,
     not once per item and band (26 for an NDVI quality over 13 items)."""
     made: list[int] = []
-    real = sparse._IndexRaster.__init__
+    real = warped_index.IndexRaster.__init__
 
     def spy(self: Any, *args: Any) -> None:
         made.append(1)
         real(self, *args)
 
-    monkeypatch.setattr(sparse._IndexRaster, "__init__", spy)
+    monkeypatch.setattr(warped_index.IndexRaster, "__init__", spy)
     warps: list[int] = []
     warp = sparse.SparseReads._warp
 

@@ -38,7 +38,8 @@ from tiler.engine.extents import ExtentCache
 from tiler.engine.grids import Grid
 from tiler.engine.jobs import FailedFiles, reset_gdal_error
 from tiler.engine.scrubbing import scrubbed
-from tiler.engine.sparse import LevelOpener, SparseReads
+from tiler.engine.sparse import SparseReads
+from tiler.engine.warped_index import LevelOpener
 from tiler.errors import InvalidNodata
 
 __all__ = [

@@ -1,13 +1,13 @@
 """Reads that only copy source pixels, done as a gather through a warped index.
 
 With nearest-neighbour resampling a reprojected read only copies source pixels, so the
-same rio-tiler call on an *index raster* (same size, georeferencing and overview sizes as
-the file; band 1's value is a pixel's column, band 2's its row, each offset by its
-overview level) says which source pixel, of which level, lands on each output pixel. That
+same rio-tiler call on an *index raster* (same size, georeferencing, overview sizes and
+band count as the file; each pixel's value is its position, offset by its overview level)
+says which source pixel, of which level, lands on each output pixel. That
 warp is done once per raster layout and grid and shared by every file of that layout (the
 items of one tile grid, and their bands), then each file's values are gathered from the
 few source pixels it names: exact by construction. The index raster costs nothing to
-make: each band is a one-pixel-high (or wide) raster stretched by a VRT.
+make (:mod:`tiler.engine.warped_index`).
 
 A grid much larger than the raster (a z0 tile over a 30 km collection) is always gathered:
 its own warp costs a coordinate transformation per output pixel per file. Other
@@ -25,23 +25,22 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
-from xml.sax.saxutils import escape
 
 import numpy
 import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
-from rasterio.io import MemoryFile
+from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
+
+from tiler.engine.warped_index import IndexRaster, Level, LevelOpener, level_sizes
 
 
 class Grid(Protocol):
@@ -56,9 +55,6 @@ class Grid(Protocol):
         """Rows."""
 
 
-#: opens overview level ``k`` (0: the first overview) of the file being read
-LevelOpener = Callable[[int], AbstractContextManager[Any]]
-
 #: a grid is gathered at once when the raster covers less than this share of it
 SPARSE_SHARE = 0.25
 #: at most this many output pixels (times bands) are gathered unless the raster covers
@@ -70,16 +66,6 @@ _KWARGS = frozenset({"nodata", "resampling_method", "reproject_method"})
 _PLAIN_MASKS = frozenset({MaskFlags.nodata, MaskFlags.all_valid})
 
 
-@dataclass(frozen=True)
-class _Level:
-    """The pixels of one level that a grid copies."""
-
-    level: int  # 0: full resolution, k: the k-th overview
-    window: tuple[tuple[int, int], tuple[int, int]]  # rows, columns of that level
-    target: numpy.ndarray  # flat positions in the grid
-    source: numpy.ndarray  # flat positions in the window
-
-
 @dataclass
 class _Seen:
     """What is known of reads of one layout onto one grid before its index is warped."""
@@ -88,128 +74,9 @@ class _Seen:
     reads: int = 0
 
 
-def _weight(levels: tuple[_Level, ...]) -> int:
+def _weight(levels: tuple[Level, ...]) -> int:
     """Bytes held by a warped index's plan."""
     return sum(part.target.nbytes + part.source.nbytes for part in levels) + 200
-
-
-class _IndexRaster:
-    """A UInt32 VRT in /vsimem, as many bands as the file: ``offset[level] + position + 1``.
-
-    Each band of each level is GDAL's ``sum`` pixel function of a row of column numbers and
-    a column of ``row * width`` numbers, both stretched over the level: nothing is made
-    per pixel. The bands are the file's count so that a read of some of them takes the
-    same path through GDAL's warped VRT as the file's (a read of all bands is warped as
-    one window, of some of them block by block: with the approximate transformer, the
-    pixels chosen differ).
-    """
-
-    def __init__(self, ds: Any, sizes: list[tuple[int, int]]) -> None:
-        self.sizes = sizes
-        self.offsets = numpy.cumsum([0] + [w * h for w, h in sizes])
-        self._files: list[MemoryFile] = []
-        count = int(ds.count)
-        levels = [self._level(k, w, h, count) for k, (w, h) in enumerate(sizes)]
-        gt = ", ".join(repr(v) for v in ds.transform.to_gdal())
-        w0, h0 = sizes[0]
-        bands = "".join(
-            f'<VRTRasterBand dataType="UInt32" band="{b}"><NoDataValue>0</NoDataValue>'
-            f"<SimpleSource><SourceFilename>{levels[0]}</SourceFilename>"
-            f"<SourceBand>{b}</SourceBand></SimpleSource>"
-            + "".join(
-                f"<Overview><SourceFilename>{f}</SourceFilename>"
-                f"<SourceBand>{b}</SourceBand></Overview>"
-                for f in levels[1:]
-            )
-            + "</VRTRasterBand>"
-            for b in range(1, count + 1)
-        )
-        self.vrt = MemoryFile(
-            (
-                f'<VRTDataset rasterXSize="{w0}" rasterYSize="{h0}">'
-                f"<SRS>{escape(ds.crs.to_wkt())}</SRS><GeoTransform>{gt}</GeoTransform>"
-                f"{bands}</VRTDataset>"
-            ).encode(),
-            ext=".vrt",
-        )
-
-    def _line(self, values: numpy.ndarray, width: int, height: int) -> str:
-        mem = MemoryFile(ext=".tif")
-        profile = {"driver": "GTiff", "width": width, "height": height, "count": 1}
-        with warnings.catch_warnings():  # a line of numbers: no georeferencing
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with mem.open(**profile, dtype="uint32") as dst:
-                dst.write(values.astype("uint32").reshape(1, height, width))
-        self._files.append(mem)
-        return str(mem.name)
-
-    def _level(self, k: int, width: int, height: int, count: int) -> str:
-        """A VRT of level ``k``: column numbers plus row starts, stretched, in each band."""
-        cols = self._line(numpy.arange(width), width, 1)
-        first = int(self.offsets[k]) + 1
-        rows = self._line(numpy.arange(height) * width + first, 1, height)
-        dst = f'<DstRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
-        source = (
-            "<SimpleSource><SourceFilename>{f}</SourceFilename><SourceBand>1</SourceBand>"
-            '<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>{dst}</SimpleSource>'
-        )
-        band = (
-            '<VRTRasterBand dataType="UInt32" band="{b}" subClass="VRTDerivedRasterBand">'
-            "<NoDataValue>0</NoDataValue><PixelFunctionType>sum</PixelFunctionType>"
-            "<SourceTransferType>Float64</SourceTransferType>"
-            + source.format(f=cols, w=width, h=1, dst=dst)
-            + source.format(f=rows, w=1, h=height, dst=dst)
-            + "</VRTRasterBand>"
-        )
-        mem = MemoryFile(
-            (
-                f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">'
-                + "".join(band.format(b=b) for b in range(1, count + 1))
-                + "</VRTDataset>"
-            ).encode(),
-            ext=".vrt",
-        )
-        self._files.append(mem)
-        return str(mem.name)
-
-    def plan(self, values: numpy.ma.MaskedArray) -> tuple[_Level, ...]:
-        """Where each valid pixel of a warped index (its first band) comes from."""
-        target = numpy.flatnonzero(~numpy.ma.getmaskarray(values[0]))
-        flat = values.data[0].reshape(-1)[target].astype("int64") - 1
-        if not flat.size:
-            return ()
-        low, high = int(flat.min()), int(flat.max())
-        first, last = (int(i) for i in numpy.searchsorted(self.offsets, [low, high], "right") - 1)
-        if first == last:  # one level (the usual case): no per-pixel level lookup
-            parts = [(first, target, flat - int(self.offsets[first]))]
-        else:
-            level = numpy.searchsorted(self.offsets, flat, side="right") - 1
-            parts = [
-                (k, target[level == k], flat[level == k] - int(self.offsets[k]))
-                for k in range(first, last + 1)
-                if (level == k).any()
-            ]
-        out = []
-        for k, where, position in parts:
-            r, c = numpy.divmod(position, self.sizes[k][0])
-            r0, r1 = int(r.min()), int(r.max()) + 1
-            c0, c1 = int(c.min()), int(c.max()) + 1
-            source = (r - r0) * (c1 - c0) + (c - c0)
-            window = ((r0, r1), (c0, c1))
-            out.append(_Level(k, window, where.astype("int32"), source.astype("int32")))
-        return tuple(out)
-
-
-def _sizes(ds: Any, open_level: LevelOpener) -> list[tuple[int, int]] | None:
-    """(width, height) of each level of ``ds`` (None: its bands' overviews differ)."""
-    factors = {tuple(ds.overviews(i)) for i in ds.indexes}
-    if len(factors) != 1:
-        return None
-    sizes = [(ds.width, ds.height)]
-    for k in range(len(next(iter(factors)))):
-        with open_level(k) as level:
-            sizes.append((level.width, level.height))
-    return sizes
 
 
 def _eligible(src: Reader, kwargs: dict[str, Any], remote_ok: bool) -> bool:
@@ -403,14 +270,14 @@ class SparseReads:
         ):
             return call(src, indexes, **kwargs)  # one read of a layout, or a large grid
 
-        def index() -> _IndexRaster | None:
-            sizes = _sizes(ds, open_level)
-            return None if sizes is None else _IndexRaster(ds, sizes)
+        def index() -> IndexRaster | None:
+            sizes = level_sizes(ds, open_level)
+            return None if sizes is None else IndexRaster(ds, sizes)
 
-        raster: _IndexRaster | None = self.layouts.get(layout, index)
+        raster: IndexRaster | None = self.layouts.get(layout, index)
         if raster is None:
             return call(src, indexes, **kwargs)
-        levels: tuple[_Level, ...] = self.plans.get(
+        levels: tuple[Level, ...] = self.plans.get(
             key, lambda: self._warp(raster, src, call, kwargs, indexes)
         )
         nodata = kwargs.get("nodata", ds.nodata)
@@ -423,12 +290,12 @@ class SparseReads:
 
     @staticmethod
     def _warp(
-        raster: _IndexRaster,
+        raster: IndexRaster,
         src: Reader,
         call: Callable[..., numpy.ma.MaskedArray],
         kwargs: dict[str, Any],
         indexes: list[int],
-    ) -> tuple[_Level, ...]:
+    ) -> tuple[Level, ...]:
         options = {k: v for k, v in kwargs.items() if k != "nodata"}
         with raster.vrt.open() as vrt, Reader(None, dataset=vrt, tms=src.tms) as isrc:
             values = call(isrc, indexes, nodata=0, **options)
@@ -470,7 +337,7 @@ def sparse_read(
 def _gather(
     ds: Any,
     sizes: list[tuple[int, int]],
-    levels: tuple[_Level, ...],
+    levels: tuple[Level, ...],
     indexes: list[int],
     nodata: float,
     grid: Grid,
