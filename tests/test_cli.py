@@ -21,14 +21,9 @@ WMQ = morecantile.tms.get("WebMercatorQuad")
 
 
 @pytest.fixture(scope="module")
-def l8(tmp_path_factory):
-    folder = SHARED / "gdalcubes_L8NY18"
-    if not folder.is_dir():
-        pytest.skip("shared data not present")
-    out = tmp_path_factory.mktemp("l8") / "l8ny18.json"
-    result = CliRunner().invoke(cli, ["index", str(folder), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    return out
+def l8(l8_index):
+    """The file ``tiler index`` wrote (tests/conftest.py: once per run)."""
+    return l8_index[1]
 
 
 def test_index_writes_stac_items(l8):

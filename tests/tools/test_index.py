@@ -231,11 +231,9 @@ def test_lsts_identical_footprints(lsts: tuple[dict[str, Any], Path]) -> None:
 
 
 @pytest.fixture(scope="module")
-def l8(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    if not L8NY18.is_dir():
-        pytest.skip(f"test data {L8NY18} absent")
-    output = tmp_path_factory.mktemp("l8") / "L8NY18.json"
-    return build_item_collection([L8NY18], output=output, collection_id="l8ny18"), output
+def l8(l8_index: tuple[dict[str, Any], Path]) -> tuple[dict[str, Any], Path]:
+    """The run's index of the folder (tests/conftest.py: ``tiler index``, once)."""
+    return l8_index
 
 
 L8_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "BQA"]
