@@ -111,6 +111,7 @@ def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
         "wall": wall,
         "px_s": px / wall,
         "reads": summary.item_reads,
+        "cog": summary.cog_seconds,
         "rss": max(u[0] for u in usage.values()),
         "cores": (sum(u[1] - before[w] for w, u in usage.items()) + client_cpu) / wall,
         "client_cpu": client_cpu,
@@ -182,6 +183,7 @@ def _line(name: str, runs: list[dict[str, Any]]) -> str:
         + f"): median {wall:.1f} s of {[round(w, 1) for w in walls]} = "
         f"{r['pixels'] / wall:,.0f} px/s"
         + (f"; {r['reads']} item reads" if "reads" in r else "")
+        + (f"; COG step {statistics.median(x['cog'] for x in runs):.1f} s" if "cog" in r else "")
         + f"; peak worker RSS {max(x['rss'] for x in runs):.0f} MB"
         + f"; cores busy {statistics.median(x['cores'] for x in runs):.2f}"
         + f" (client {statistics.median(x['client_cpu'] for x in runs):.1f} CPU s"
