@@ -6,13 +6,15 @@ collection (``generate.py --realistic``: 24 band-per-file items, swath edges, 20
 ``MSK_CLDPRB``), a ``--region`` px square at 10 m exported in the items' CRS (quality
 ``-MSK_CLDPRB``, bands ``B04,B03,B02``), the chunks computed once:
 
-- **nearest**: GDAL's COG driver with ``OVERVIEW_RESAMPLING=NEAREST`` (what ``tiler export``
-  writes): each overview pixel is one full-resolution pixel, all bands of one winner.
+- **nearest**: GDAL's COG driver with ``OVERVIEW_RESAMPLING=NEAREST`` (``tiler export
+  --overviews nearest``): each overview pixel is one full-resolution pixel, all bands of
+  one winner.
 - **average**: ``OVERVIEW_RESAMPLING=AVERAGE``: each overview pixel is the mean of 2 x 2
   pixels of the level below, bands of up to four items mixed (the validity band too).
 - **mosaic**: each overview level is the quality mosaic computed again at that level's
   resolution (20, 40, 80 m ...; what a live tile does at its zoom), passed to the COG driver
-  as the source's overviews (a VRT's ``<Overview>`` elements).
+  as the source's overviews (a VRT's ``<Overview>`` elements): what ``tiler export`` writes
+  (:func:`tiler.export.cog.write_output`).
 
 For each variant: the cost to build (the COG, plus the per-level mosaics for **mosaic**), and,
 at zooms where live tiles still work (the items limit lifted here), the share of a baked
@@ -54,7 +56,7 @@ from tiler.engine.grids import TileGrid
 from tiler.engine.io import ReadOptions
 from tiler.engine.service import Engine
 from tiler.export.chunks import ExportSpec
-from tiler.export.cog import plan_tags, write_cog
+from tiler.export.cog import plan_tags, write_cog, write_output
 from tiler.export.plan import Region
 from tiler.settings import Settings
 
@@ -72,53 +74,24 @@ def _region(size: int, pixels: int) -> tuple[float, float, float, float]:
     return (cx - half, cy - half, cx + half, cy + half)
 
 
-def _with_overviews(vrt: Path, levels: Sequence[Path], bands: int) -> Path:
-    """A copy of the parts' VRT whose bands name ``levels`` as their overviews."""
-    text = vrt.read_text()
-    head, *rest = text.split("</VRTRasterBand>")
-    pieces = [head]
-    for b, piece in enumerate(rest, start=1):
-        if b <= bands:
-            pieces[-1] += "".join(
-                f'<Overview><SourceFilename relativeToVRT="0">{level}</SourceFilename>'
-                f"<SourceBand>{b}</SourceBand></Overview>"
-                for level in levels
-            )
-        pieces.append(piece)
-    out = vrt.with_name("with-overviews.vrt")
-    out.write_text("</VRTRasterBand>".join(pieces))
-    return out
-
-
 def build(
     spec: ExportSpec, region: Region, folder: Path, chunk: int, block: int
 ) -> tuple[dict[str, Path], dict[str, float]]:
     """The three COGs and what each cost (seconds)."""
-    t0 = time.perf_counter()
-    plan, store, vrt = compute_parts(spec, region, folder / "parts.tif", chunk, block)
-    cost = {"chunks": time.perf_counter() - t0}
+    # the output's chunks and the overview levels' (what ``tiler export`` computes)
+    plan, store, seconds = compute_parts(spec, region, folder / "parts.tif", chunk, block)
+    cost = {"chunks": seconds[0], "mosaic levels": sum(seconds[1:])}
     tags = plan_tags(plan)
     cogs = {name: folder / f"{name}.tif" for name in VARIANTS}
+    vrt = store.vrt(plan.grid, plan.dtype, list(plan.spec.bands))  # without overviews
     for name, resampling in (("nearest", "NEAREST"), ("average", "AVERAGE")):
         t0 = time.perf_counter()
         write_cog(vrt, cogs[name], plan.block, tags=tags, resampling=resampling)
         cost[name] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    levels, k, stores = [], 1, []
-    # the levels GDAL's COG driver makes: halving while the level above is over one block
-    while max(plan.grid.width, plan.grid.height) >> (k - 1) > block:
-        sub, sub_store, sub_vrt = compute_parts(
-            spec, region, folder / f"level{k}.tif", chunk, block, scale=2**k
-        )
-        levels.append(sub_vrt)
-        stores.append(sub_store)
-        k += 1
-    cost["mosaic levels"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    write_cog(_with_overviews(vrt, levels, len(BANDS) + 1), cogs["mosaic"], plan.block, tags=tags)
+    write_output(plan, store, cogs["mosaic"])  # the levels as the COG's overviews
     cost["mosaic"] = time.perf_counter() - t0 + cost["mosaic levels"]
-    for s in [store, *stores]:
-        s.remove()
+    store.remove()
     return cogs, cost
 
 

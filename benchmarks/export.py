@@ -8,8 +8,10 @@ area's centre is exported in the items' CRS (quality ``-MSK_CLDPRB``, bands ``B0
 ``--chunk`` px chunks), each run on a fresh ``LocalCluster`` of N worker processes with one
 thread each. Runs of 1 and 2 workers alternate (``--repeats`` rounds) and medians are
 reported, so that a change of the machine's load hits both alike. Per run: wall time (the
-chunks and the COG; planning and cluster start excluded), pixels per second, item reads and
-each worker's peak RSS (``ru_maxrss``). ``--sizes``: 2-worker runs at other region sides,
+chunks, the overview levels' chunks and the COG; planning and cluster start excluded),
+pixels per second, item reads, each worker's peak RSS (``ru_maxrss``), and the overview
+levels' share of the wall time (their chunks' share of the chunks' worker time, applied to
+the wall time before the COG step). ``--sizes``: 2-worker runs at other region sides,
 to see that a worker's RSS is flat in the region's size. The outputs of all runs are
 compared byte for byte.
 
@@ -112,6 +114,11 @@ def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
         "px_s": px / wall,
         "reads": summary.item_reads,
         "cog": summary.cog_seconds,
+        "level_chunks": summary.level_chunks,
+        # the overview levels' share of the chunks' worker time, applied to the chunks' wall
+        "overview": (wall - summary.cog_seconds)
+        * summary.level_task_seconds
+        / max(summary.task_seconds, 1e-9),
         "rss": max(u[0] for u in usage.values()),
         "cores": (sum(u[1] - before[w] for w, u in usage.items()) + client_cpu) / wall,
         "client_cpu": client_cpu,
@@ -224,6 +231,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"  round {k + 1}, {n} workers: {runs[n][-1]['wall']:.1f} s")
         for n in counts:
             print(_line(f"tiler export, {n} workers", runs[n]))
+            overview = statistics.median(r["overview"] for r in runs[n])
+            wall = statistics.median(r["wall"] for r in runs[n])
+            print(
+                f"  overview levels ({runs[n][0]['level_chunks']} of {runs[n][0]['chunks']} "
+                f"chunks, the quality mosaic per level): ~{overview:.1f} s = "
+                f"{overview / wall:.0%} of the wall time (their share of the chunks' worker "
+                "time)"
+            )
         if len(outputs) > 1:
             raise SystemExit("the outputs of different runs differ")
         print("outputs identical across runs and worker counts")

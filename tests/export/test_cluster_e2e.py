@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import rasterio
 from click.testing import CliRunner
 from distributed import Client
 
@@ -22,7 +23,9 @@ from tiler.cli import cli
 
 pytestmark = pytest.mark.e2e
 
-#: the synthetic collection at 0.5 m: 2000 x 1800 px, 4 x 4 chunks of 512
+#: the synthetic collection at 0.5 m: 2000 x 1800 px, 4 x 4 chunks of 512, and overview
+#: levels of 1000 x 900 px (2 x 2 chunks) and 500 x 450 px (one chunk)
+CHUNKS = 16 + 4 + 1
 ARGS = [
     "--collection",
     "test",
@@ -100,7 +103,9 @@ def reference(synthetic, tmp_path_factory) -> bytes:
     )
     assert result.exit_code == 0, result.output
     assert "dashboard: http" in result.output
-    assert "16 computed, 0 resumed" in result.output and "px/s" in result.output
+    assert f"{CHUNKS} computed, 0 resumed; 5 of them for 2 overview levels" in result.output
+    assert "px/s" in result.output
+    assert "overviews: 2 levels computed as the quality mosaic (5 chunks more)" in result.output
     return out.read_bytes()
 
 
@@ -143,7 +148,7 @@ def test_a_worker_killed_mid_run_leaves_the_output_complete_and_identical(
     os.kill(cluster.workers[0].pid, signal.SIGKILL)
     output, _ = run.communicate(timeout=300)
     assert run.returncode == 0, output.decode()
-    assert written < 16
+    assert written < CHUNKS
     assert out.read_bytes() == reference
 
 
@@ -156,12 +161,27 @@ def test_ctrl_c_stops_and_resume_finishes(synthetic, cluster, reference, tmp_pat
         pytest.skip("the export finished before Ctrl-C reached it")
     assert run.returncode == 130, output.decode()
     assert b"--resume" in output
-    done = {json.dumps(json.loads(line)["window"]) for line in manifest.read_text().splitlines()}
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    done = {(r["level"], json.dumps(r["window"])) for r in records}
     result = CliRunner().invoke(
         cli,
         ["export", str(synthetic["path"]), *ARGS, "--scheduler", cluster.address]
         + ["-o", str(out), "--resume"],
     )
     assert result.exit_code == 0, result.output
-    assert f"{16 - len(done)} computed, {len(done)} resumed" in result.output
+    assert f"{CHUNKS - len(done)} computed, {len(done)} resumed" in result.output
     assert out.read_bytes() == reference
+
+
+def test_overviews_nearest_on_the_command_line(synthetic, tmp_path):
+    out = tmp_path / "nearest.tif"
+    result = CliRunner().invoke(
+        cli,
+        ["export", str(synthetic["path"]), *ARGS, "--workers", "1", "--overviews", "nearest"]
+        + ["-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "16 computed, 0 resumed)" in result.output
+    assert "decimated from the output by nearest neighbour" in result.output
+    with rasterio.open(out) as src:
+        assert src.overviews(1) == [2, 4]

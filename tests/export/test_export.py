@@ -15,6 +15,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
+from support.baked import bake
 from support.stac_files import ORIGIN, stac_item, write_cog, write_collection
 
 from tiler.catalog.filters import make_search
@@ -117,7 +118,7 @@ def test_multi_chunk_export_equals_oracle(
     assert len(plan.windows()) >= 4
     out = tmp_path / "out.tif"
     summary = export(plan, out, client)
-    assert summary.computed == summary.chunks == len(plan.windows())
+    assert summary.computed == summary.chunks == len(plan.tasks())
     assert summary.item_reads > 0 and not summary.skipped
     _check(out, _oracle(plan, path, oracle, lambda v: v["q"]))
 
@@ -198,39 +199,62 @@ def test_one_chunk_or_many_gives_identical_bytes(synthetic, client, tmp_path, cr
     assert (tmp_path / "many.tif").read_bytes() == (tmp_path / "one.tif").read_bytes()
 
 
-def test_resume_recomputes_nothing_written(synthetic, client, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop_at", [3, 14], ids=["output-chunks", "level-chunks"])
+def test_resume_recomputes_nothing_written(synthetic, client, tmp_path, monkeypatch, stop_at):
     plan = plan_export(_spec(synthetic["path"]), Region(BBOX, UTM), chunk=32, block=32)
-    computed: list[str] = []
+    levels = plan.levels()
+    assert len(levels) == 3 and len(plan.windows()) == 12 and len(plan.tasks()) == 17
+    size = {g.transform.a: k for k, g in enumerate(levels)}
+    computed: list[tuple[int, str]] = []
     run = ChunkRunner.run
 
     def counting(self, grid, window, dtype, positions):
-        computed.append(window.key)
+        computed.append((size[grid.transform.a], window.key))
         return run(self, grid, window, dtype, positions)
 
     monkeypatch.setattr(ChunkRunner, "run", counting)
 
     def stop(progress: Progress) -> None:
-        if progress.done == 3:
+        assert progress.total == len(plan.tasks())  # every level's chunks
+        if progress.done == stop_at:
             raise KeyboardInterrupt
 
     out = tmp_path / "out.tif"
     with pytest.raises(ExportInterrupted) as stopped:
         export(plan, out, client, on_progress=stop, in_flight=1)
-    assert stopped.value.done == 3 and not out.exists()
+    assert stopped.value.done == stop_at and not out.exists()
     parts = tmp_path / "out.tif.parts"
     lines = (parts / "done.jsonl").read_text().splitlines()
-    written = [json.loads(line)["window"] for line in lines]
-    assert len(written) == 3
-    done = {f"r{w['row']}_c{w['col']}" for w in written}
+    written = [json.loads(line) for line in lines]
+    assert len(written) == stop_at
+    done = {(r["level"], f"r{r['window']['row']}_c{r['window']['col']}") for r in written}
+    assert {level for level, _ in done} == ({0} if stop_at < 12 else {0, 1})
     computed.clear()
     summary = export(plan, out, client, resume=True)
     # nothing written is computed again (a task cancelled by the interruption may still
     # finish on its worker thread: it was not written, so it is computed again)
-    assert set(computed) == {w.key for w in plan.windows()} - done
-    assert summary.computed == len(plan.windows()) - 3
-    assert summary.resumed == 3 and not parts.exists()
+    assert set(computed) == {(k, w.key) for k, w in plan.tasks()} - done
+    assert summary.computed == len(plan.tasks()) - stop_at
+    assert summary.resumed == stop_at and not parts.exists()
+    assert summary.levels == 2 and summary.level_chunks == 5
     export(plan, tmp_path / "whole.tif", client)
     assert out.read_bytes() == (tmp_path / "whole.tif").read_bytes()
+
+
+@pytest.mark.parametrize("overviews", ["mosaic", "nearest"])
+def test_export_on_dask_equals_the_export_in_process(synthetic, client, tmp_path, overviews):
+    """The COG with its overviews (mosaic levels as Dask tasks, or GDAL's nearest) is the
+    one support.baked writes chunk after chunk in this process."""
+    spec, region = _spec(synthetic["path"]), Region(BBOX, UTM)
+    plan = plan_export(spec, region, chunk=32, block=32, overviews=overviews)
+    summary = export(plan, tmp_path / "dask.tif", client)
+    assert summary.levels == (2 if overviews == "mosaic" else 0)
+    assert summary.chunks == len(plan.tasks())
+    assert ("2 overview levels" in summary.lines()[0]) == (overviews == "mosaic")
+    bake(spec, region, tmp_path / "local.tif", chunk=32, block=32, overviews=overviews)
+    assert (tmp_path / "dask.tif").read_bytes() == (tmp_path / "local.tif").read_bytes()
+    with rasterio.open(tmp_path / "dask.tif") as src:
+        assert src.overviews(1) == [2, 4]
 
 
 def test_resume_refuses_parts_of_other_parameters(synthetic, client, tmp_path):

@@ -116,6 +116,14 @@ class _Bar:
     show_default=True,
     help="Chunk side in pixels (a multiple of 512, the output's internal tile).",
 )
+@click.option(
+    "--overviews",
+    type=click.Choice(["mosaic", "nearest"]),
+    default="mosaic",
+    show_default=True,
+    help="Overview levels computed as the quality mosaic at their resolution (what live "
+    "tiles compute at that zoom), or decimated from the output by nearest neighbour.",
+)
 @click.option("--resume", is_flag=True, help="Finish an interrupted export of the same output.")
 def export(
     sources: tuple[str, ...],
@@ -134,6 +142,7 @@ def export(
     scheduler: str | None,
     workers: int | None,
     chunk: int,
+    overviews: str,
     resume: bool,
 ) -> None:
     """Export the quality mosaic of a region as a Cloud Optimized GeoTIFF, on Dask.
@@ -169,7 +178,7 @@ def export(
         resolution,
     )
     try:
-        plan = plan_export(spec, region, chunk=chunk)
+        plan = plan_export(spec, region, chunk=chunk, overviews=overviews)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
     grid = plan.grid
@@ -179,10 +188,19 @@ def export(
         f"{len(plan.windows())} chunks of {plan.chunk} px; bands "
         f"{', '.join(plan.spec.bands)} ({plan.dtype}) + valid"
     )
+    tasks = plan.tasks()
+    levels = len(plan.levels()) - 1
+    if levels:
+        click.echo(
+            f"overviews: {levels} levels computed as the quality mosaic "
+            f"({len(tasks) - len(plan.windows())} chunks more)"
+        )
+    elif overviews == "nearest":
+        click.echo("overviews: decimated from the output by nearest neighbour")
     with connect(scheduler, workers) as client:
         link = dashboard(client)
         click.echo(f"dashboard: {link}" if link else "dashboard: none (install bokeh)")
-        bar = _Bar(len(plan.windows()))
+        bar = _Bar(len(tasks))
         try:
             summary = run(plan, output, client, resume=resume, on_progress=bar)
         except ExportInterrupted as exc:

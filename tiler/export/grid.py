@@ -165,6 +165,32 @@ class OutputGrid:
         """The grid's area in lon/lat (what the export's selection searches)."""
         return self.whole().footprint()
 
+    def overview(self, factor: int) -> OutputGrid:
+        """The grid of the overview of ``factor``, as GDAL sizes it.
+
+        The same origin, pixels ``factor`` times larger, sides rounded up.
+        """
+        return OutputGrid(
+            self.crs,
+            self.transform * Affine.scale(factor),
+            -(-self.width // factor),
+            -(-self.height // factor),
+        )
+
+
+def overview_factors(width: int, height: int, block: int) -> list[int]:
+    """The factors (2, 4, ...) of the overview levels GDAL's COG driver makes.
+
+    For a raster of ``width`` x ``height`` px with ``block`` px internal tiles: one level
+    more while a side of the last one (halved, rounded down, as the driver counts) is over
+    ``block``.
+    """
+    factors: list[int] = []
+    while width > block or height > block:
+        width, height = max(width // 2, 1), max(height // 2, 1)
+        factors.append(2 ** (len(factors) + 1))
+    return factors
+
 
 def most_common_crs(rasters: Sequence[Raster]) -> CRS:
     """The CRS most rasters have (ties: the first seen).

@@ -1,12 +1,14 @@
 """The parts of an export on disk: one GeoTIFF per chunk written, and their manifest.
 
 Beside the output ``OUT.tif``, the folder ``OUT.tif.parts/`` holds ``plan.json`` (what the
-export computes: the parameters' digest, the grid, the type, the chunking), one tiled
-GeoTIFF per chunk written (made under a temporary name, then renamed: a part exists whole
-or not at all) and ``done.jsonl``, one line per part written (its chunk and what it took),
+export computes: the parameters' digest, the grid, the type, the chunking, the overviews),
+one tiled GeoTIFF per chunk written (made under a temporary name, then renamed: a part
+exists whole or not at all; an overview level's parts are named ``L{level}_r{row}_c{col}``)
+and ``done.jsonl``, one line per part written (its level, its chunk and what it took),
 appended after the rename and flushed to disk. A resumed export keeps the parts that the
 manifest lists and that exist, and computes the others; once every part is there they are
-assembled (:mod:`tiler.export.cog`) and the folder is removed.
+assembled (:mod:`tiler.export.cog`: one VRT per level, the output's naming the levels' as
+its overviews) and the folder is removed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -39,6 +42,11 @@ _VRT_TYPES = {
     "float32": "Float32",
     "float64": "Float64",
 }
+
+
+def part_key(level: int, window: Window) -> str:
+    """The name of a chunk's part: its window's key, after ``L{level}_`` for an overview."""
+    return window.key if level == 0 else f"L{level}_{window.key}"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -68,9 +76,9 @@ class PartStore:
         """The manifest of parts written."""
         return self.folder / "done.jsonl"
 
-    def part(self, window: Window) -> Path:
-        """The file of a chunk's part."""
-        return self.folder / f"{window.key}.tif"
+    def part(self, window: Window, level: int = 0) -> Path:
+        """The file of a chunk's part (of overview ``level``; 0: the output's grid)."""
+        return self.folder / f"{part_key(level, window)}.tif"
 
     def open(self, resume: bool) -> dict[str, dict[str, Any]]:
         """Start (or, with ``resume``, continue) the parts; the records of parts kept.
@@ -110,12 +118,16 @@ class PartStore:
             except ValueError:  # a line cut by the interruption
                 continue
             window = Window(**record["window"])
-            if self.part(window).exists():
-                records[window.key] = record
+            level = int(record.get("level", 0))
+            if self.part(window, level).exists():
+                records[part_key(level, window)] = record
         return records
 
-    def write(self, result: ChunkResult, grid: OutputGrid) -> dict[str, Any]:
-        """Write a chunk's part, then record it in the manifest; its record."""
+    def write(self, result: ChunkResult, grid: OutputGrid, level: int = 0) -> dict[str, Any]:
+        """Write a chunk's part, then record it in the manifest; its record.
+
+        ``grid`` is the grid of overview ``level`` (0: the output's grid).
+        """
         window = result.window
         count, height, width = result.pixels.shape
         chunk = grid.chunk(window)
@@ -133,12 +145,13 @@ class PartStore:
             "compress": "deflate",
             "zlevel": 1,
         }
-        path = self.part(window)
+        path = self.part(window, level)
         tmp = path.with_name(path.name + ".tmp")
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(result.pixels)
         os.replace(tmp, path)
         record: dict[str, Any] = {
+            "level": level,
             "window": {
                 "col": window.col,
                 "row": window.row,
@@ -154,17 +167,31 @@ class PartStore:
             log.write(json.dumps(record) + "\n")
             log.flush()
             os.fsync(log.fileno())
-        self.records[window.key] = record
+        self.records[part_key(level, window)] = record
         return record
 
-    def vrt(self, grid: OutputGrid, dtype: str, names: list[str]) -> Path:
-        """A VRT of every part on the whole grid, with the bands' descriptions.
+    def vrt(
+        self,
+        grid: OutputGrid,
+        dtype: str,
+        names: list[str],
+        level: int = 0,
+        overviews: Sequence[Path] = (),
+    ) -> Path:
+        """A VRT of every part of ``level`` on its whole ``grid``.
+
+        With the bands' descriptions, naming ``overviews`` (VRTs in this folder) as its
+        bands' overviews.
 
         Raises:
             ExportError: a part is missing.
         """
-        windows = [Window(**r["window"]) for r in self.records.values()]
-        missing = [w.key for w in grid.windows(self.plan["chunk"]) if w.key not in self.records]
+        records = [r for r in self.records.values() if int(r.get("level", 0)) == level]
+        windows = [Window(**r["window"]) for r in records]
+        keys = {w.key for w in windows}
+        missing = [
+            part_key(level, w) for w in grid.windows(self.plan["chunk"]) if w.key not in keys
+        ]
         if missing:
             raise ExportError(f"{len(missing)} parts are missing, e.g. {missing[0]}")
         kind = _VRT_TYPES[dtype]
@@ -173,19 +200,25 @@ class PartStore:
         for b, name in enumerate([*names, "valid"], start=1):
             colour = "Alpha" if name == "valid" and b == len(names) + 1 else "Gray"
             sources = "".join(
-                f'<SimpleSource><SourceFilename relativeToVRT="1">{w.key}.tif</SourceFilename>'
+                '<SimpleSource><SourceFilename relativeToVRT="1">'
+                f"{part_key(level, w)}.tif</SourceFilename>"
                 f"<SourceBand>{b}</SourceBand>"
                 f'<SrcRect xOff="0" yOff="0" xSize="{w.width}" ySize="{w.height}"/>'
                 f'<DstRect xOff="{w.col}" yOff="{w.row}" xSize="{w.width}" ySize="{w.height}"/>'
                 "</SimpleSource>"
                 for w in windows
             )
+            levels = "".join(
+                f'<Overview><SourceFilename relativeToVRT="1">{escape(o.name)}</SourceFilename>'
+                f"<SourceBand>{b}</SourceBand></Overview>"
+                for o in overviews
+            )
             bands.append(
                 f'<VRTRasterBand dataType="{kind}" band="{b}">'
                 f"<Description>{escape(name)}</Description>"
-                f"<ColorInterp>{colour}</ColorInterp>{sources}</VRTRasterBand>"
+                f"<ColorInterp>{colour}</ColorInterp>{sources}{levels}</VRTRasterBand>"
             )
-        path = self.folder / "parts.vrt"
+        path = self.folder / ("parts.vrt" if level == 0 else f"level{level}.vrt")
         _atomic_write(
             path,
             f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">'

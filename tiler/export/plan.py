@@ -41,12 +41,18 @@ from tiler.export.grid import (
     finest,
     make_grid,
     most_common_crs,
+    overview_factors,
 )
 
 logger = logging.getLogger(__name__)
 
 #: items whose file headers are read to choose the grid's defaults (evenly spread)
 SAMPLE = 16
+#: overviews computed as the quality mosaic at each level's resolution (chunks on Dask)
+MOSAIC = "mosaic"
+#: overviews decimated from the output by GDAL's COG driver (nearest neighbour)
+NEAREST = "nearest"
+OVERVIEWS = (MOSAIC, NEAREST)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,9 @@ class ExportPlan:
         positions: item id -> position in collection order over the whole grid.
         chunk: chunk side in pixels (a multiple of ``block``).
         block: the output's internal tile size.
+        overviews: :data:`MOSAIC` (each overview level computed as the quality mosaic at
+            its resolution, in chunks like the output's) or :data:`NEAREST` (decimated by
+            GDAL's COG driver).
     """
 
     spec: ExportSpec
@@ -81,10 +90,26 @@ class ExportPlan:
     positions: dict[str, int]
     chunk: int = CHUNK
     block: int = BLOCK
+    overviews: str = MOSAIC
 
     def windows(self) -> list[Window]:
-        """The chunks, row by row."""
+        """The chunks of the output's grid, row by row."""
         return self.grid.windows(self.chunk)
+
+    def levels(self) -> list[OutputGrid]:
+        """The grids computed: the output's, then the overview levels'.
+
+        With :data:`MOSAIC` overviews, as many levels as GDAL's COG driver makes
+        (:func:`~tiler.export.grid.overview_factors`); else none.
+        """
+        if self.overviews != MOSAIC:
+            return [self.grid]
+        factors = overview_factors(self.grid.width, self.grid.height, self.block)
+        return [self.grid, *(self.grid.overview(f) for f in factors)]
+
+    def tasks(self) -> list[tuple[int, Window]]:
+        """Every chunk to compute as (level, window): the output's, then the levels'."""
+        return [(k, w) for k, grid in enumerate(self.levels()) for w in grid.windows(self.chunk)]
 
     def document(self) -> dict[str, Any]:
         """What the pixels depend on, as JSON (a resumed export must match it)."""
@@ -99,6 +124,7 @@ class ExportPlan:
             "height": self.grid.height,
             "chunk": self.chunk,
             "block": self.block,
+            "overviews": self.overviews,
             "selection": hashlib.sha256(ids.encode()).hexdigest()[:16],
         }
 
@@ -144,16 +170,22 @@ def resolve(spec: ExportSpec, bands_known: Sequence[str], default: dict[str, Any
 
 
 def plan_export(
-    spec: ExportSpec, region: Region, chunk: int = CHUNK, block: int = BLOCK
+    spec: ExportSpec,
+    region: Region,
+    chunk: int = CHUNK,
+    block: int = BLOCK,
+    overviews: str = MOSAIC,
 ) -> ExportPlan:
     """Resolve ``spec`` and ``region`` into an :class:`ExportPlan`.
 
     Raises:
         ExportError: an unknown collection, band or bad expression, no item under the
-            region, or a region that makes no grid.
+            region, a region that makes no grid, or unknown ``overviews``.
     """
     if chunk < block or chunk % block:
         raise ExportError(f"chunk {chunk}: must be a multiple of the internal tile size {block}")
+    if overviews not in OVERVIEWS:
+        raise ExportError(f"overviews {overviews!r}: expected one of {', '.join(OVERVIEWS)}")
     catalog = open_catalog(spec)
     try:
         spec, grid, dtypes, selected = _plan(catalog, spec, region)
@@ -163,7 +195,7 @@ def plan_export(
         catalog.close()
     dtype = output_dtype(spec.bands, dtypes, spec.unscale).name
     positions = {item.id: i for i, item in enumerate(selected)}
-    return ExportPlan(spec, grid, dtype, positions, chunk, block)
+    return ExportPlan(spec, grid, dtype, positions, chunk, block, overviews)
 
 
 def _plan(

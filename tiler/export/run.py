@@ -3,9 +3,11 @@
 The client submits the chunks not written yet as Dask tasks (:func:`run_chunk`), keeping
 a bounded number in flight, and writes each one's part as soon as it finishes
 (``as_completed``), so neither the client nor the workers ever hold more than a few
-chunks. Dask recomputes the chunks of a worker that dies. Once every part is written
-they become the output COG. Ctrl-C (or any failure) cancels the tasks in flight; the parts
-already written stay, and ``resume`` computes only the others.
+chunks. With mosaic overviews the overview levels' chunks follow the output's, each a
+task of the same size on its level's grid. Dask recomputes the chunks of a worker that
+dies. Once every part is written they become the output COG. Ctrl-C (or any failure)
+cancels the tasks in flight; the parts already written stay, and ``resume`` computes only
+the others.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from typing import Any
 from distributed import Client, Future, LocalCluster, as_completed
 
 from tiler.export.chunks import ChunkResult, run_chunk
-from tiler.export.cog import plan_tags, write_cog
-from tiler.export.parts import PartStore
+from tiler.export.cog import write_output
+from tiler.export.parts import PartStore, part_key
 from tiler.export.plan import ExportPlan
 
 logger = logging.getLogger(__name__)
@@ -58,14 +60,18 @@ class Summary:
     Attributes:
         output: the COG written.
         pixels: pixels of the grid.
-        chunks: chunks of the grid.
+        chunks: chunks of the grid and of the overview levels computed as mosaics.
         computed: chunks computed by this run.
         resumed: chunks written by an earlier run and kept.
         item_reads: item quality reads, all chunks together (a chunk reads an item once).
         skipped: items skipped (missing, corrupt, too slow, refused) with the reason.
         seconds: wall time of this run.
-        pixels_computed: pixels of the chunks computed by this run.
+        pixels_computed: pixels of the output grid's chunks computed by this run.
         cog_seconds: wall time of the COG step (after the last chunk, in the client).
+        levels: overview levels computed as mosaics (0: none, or decimated by GDAL).
+        level_chunks: chunks of those levels (of ``chunks``).
+        task_seconds: the chunks' time on their workers, this run's, all levels.
+        level_task_seconds: the same for the overview levels' chunks.
     """
 
     output: Path
@@ -78,6 +84,10 @@ class Summary:
     seconds: float = 0.0
     pixels_computed: int = 0
     cog_seconds: float = 0.0
+    levels: int = 0
+    level_chunks: int = 0
+    task_seconds: float = 0.0
+    level_task_seconds: float = 0.0
 
     @property
     def pixels_per_second(self) -> float:
@@ -86,9 +96,14 @@ class Summary:
 
     def lines(self) -> list[str]:
         """The summary as text lines."""
+        levels = (
+            f"; {self.level_chunks} of them for {self.levels} overview levels"
+            if self.levels
+            else ""
+        )
         out = [
             f"{self.output}: {self.pixels:,} px in {self.chunks} chunks "
-            f"({self.computed} computed, {self.resumed} resumed)",
+            f"({self.computed} computed, {self.resumed} resumed{levels})",
             f"item reads: {self.item_reads:,}; skipped items: {len(self.skipped)}",
             f"wall time: {self.seconds:.1f} s (the COG {self.cog_seconds:.1f} s); "
             f"{self.pixels_per_second:,.0f} px/s",
@@ -170,9 +185,10 @@ class Exporter:
         """
         t0 = time.perf_counter()
         plan = self.plan
+        grids = plan.levels()
         kept = dict(self.store.open(resume))
-        windows = plan.windows()
-        todo = [w for w in windows if w.key not in kept]
+        tasks = plan.tasks()
+        todo = [(k, w) for k, w in tasks if part_key(k, w) not in kept]
         reads = sum(int(r["read"]) for r in kept.values())
         skipped: dict[str, str] = {}
         for record in kept.values():
@@ -181,23 +197,26 @@ class Exporter:
         [positions] = self.client.scatter([plan.positions], broadcast=True, hash=False)
         queue = iter(todo)
         futures = as_completed()
-        pending: set[Future[ChunkResult]] = set()
+        pending: dict[Future[ChunkResult], int] = {}
+        seconds = [0.0, 0.0]  # all chunks, the overview levels'
 
         def submit() -> None:
-            window = next(queue, None)
-            if window is None:
+            task = next(queue, None)
+            if task is None:
                 return
+            level, window = task
             future = self.client.submit(
                 run_chunk,
                 plan.spec,
-                plan.grid.chunk(window),
+                grids[level].chunk(window),
                 window,
                 plan.dtype,
                 positions,
-                key=f"chunk-{window.key}-{uuid.uuid4().hex}",  # never a cancelled task's
+                # a fresh key: never a cancelled task's
+                key=f"chunk-{part_key(level, window)}-{uuid.uuid4().hex}",
                 pure=False,
             )
-            pending.add(future)
+            pending[future] = level
             futures.add(future)
 
         for _ in range(self.in_flight):
@@ -206,36 +225,33 @@ class Exporter:
         try:
             for future in futures:
                 result: ChunkResult = future.result()
-                pending.discard(future)
+                level = pending.pop(future)
                 future.release()
                 submit()
-                self.store.write(result, plan.grid)
+                self.store.write(result, grids[level], level)
                 done += 1
                 reads += result.read
+                seconds[0] += result.seconds
+                seconds[1] += result.seconds if level else 0.0
                 for item, reason in result.skipped.items():
                     skipped.setdefault(item, reason)
                 if self.on_progress is not None:
-                    self.on_progress(Progress(done, len(windows), reads))
+                    self.on_progress(Progress(done, len(tasks), reads))
             finished = True
         except KeyboardInterrupt:
-            raise ExportInterrupted(done, len(windows), self.store.folder) from None
+            raise ExportInterrupted(done, len(tasks), self.store.folder) from None
         finally:
             if not finished:
                 self.client.cancel(list(pending))
             positions.release()
         t_cog = time.perf_counter()
-        write_cog(
-            self.store.vrt(plan.grid, plan.dtype, list(plan.spec.bands)),
-            self.output,
-            plan.block,
-            tags=plan_tags(plan),
-        )
+        write_output(plan, self.store, self.output)
         self.store.remove()
-        computed = sum(w.width * w.height for w in todo)
+        computed = sum(w.width * w.height for k, w in todo if k == 0)
         return Summary(
             output=self.output,
             pixels=plan.grid.width * plan.grid.height,
-            chunks=len(windows),
+            chunks=len(tasks),
             computed=len(todo),
             resumed=len(kept),
             item_reads=reads,
@@ -243,6 +259,10 @@ class Exporter:
             seconds=time.perf_counter() - t0,
             pixels_computed=computed,
             cog_seconds=time.perf_counter() - t_cog,
+            levels=len(grids) - 1,
+            level_chunks=sum(1 for k, _ in tasks if k),
+            task_seconds=seconds[0],
+            level_task_seconds=seconds[1],
         )
 
 
