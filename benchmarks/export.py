@@ -20,7 +20,8 @@ order on the same grid, chunked alike, on the same cluster shape; its output is 
 with ours pixel by pixel (values and validity).
 
 Run: ``python benchmarks/export.py [--region 8192] [--size 8192] [--scenes 24]
-[--workers 1,2] [--repeats 3] [--sizes 4096] [--naive-workers 2] [--quick]``.
+[--workers 1,2] [--repeats 3] [--sizes 4096] [--naive-workers 2] [--overviews mosaic]
+[--quick]`` (``--overviews nearest``: the export with GDAL's decimated overviews, to compare).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from generate import DEFAULT_DIR, EPSG, RES, generate_scenes, grid_origin
 from rasterio.crs import CRS
 
 from tiler.export.chunks import ExportSpec
-from tiler.export.plan import ExportPlan, Region, plan_export
+from tiler.export.plan import MOSAIC, OVERVIEWS, ExportPlan, Region, plan_export
 from tiler.export.run import export
 
 QUALITY = "-MSK_CLDPRB"
@@ -84,9 +85,12 @@ def _region(size: int, pixels: int) -> tuple[float, float, float, float]:
     return (cx - half, cy - half, cx + half, cy + half)
 
 
-def _plan(collection: Path, size: int, pixels: int, chunk: int) -> ExportPlan:
+def _plan(
+    collection: Path, size: int, pixels: int, chunk: int, overviews: str = MOSAIC
+) -> ExportPlan:
     spec = ExportSpec((str(collection),), "s2-synthetic", QUALITY, BANDS)
-    return plan_export(spec, Region(_region(size, pixels), CRS.from_epsg(EPSG)), chunk=chunk)
+    region = Region(_region(size, pixels), CRS.from_epsg(EPSG))
+    return plan_export(spec, region, chunk=chunk, overviews=overviews)
 
 
 def _cluster(workers: int) -> LocalCluster:
@@ -210,6 +214,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--naive-workers", type=int, default=2, help="0: no naive run")
     ap.add_argument(
+        "--overviews", choices=OVERVIEWS, default=MOSAIC, help="tiler export --overviews"
+    )
+    ap.add_argument(
         "--quick", action="store_true", help="4 small items, a 1024 px region, one round"
     )
     args = ap.parse_args(argv)
@@ -218,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     collection = generate_scenes(args.dir, args.scenes, args.size, realistic=True)
     load = os.getloadavg()
     print(f"collection {collection}: {args.scenes} items over {args.size} px; load {load}")
-    plan = _plan(collection, args.size, args.region, args.chunk)
+    plan = _plan(collection, args.size, args.region, args.chunk, args.overviews)
     counts = [int(w) for w in args.workers.split(",")]
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,12 +240,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(_line(f"tiler export, {n} workers", runs[n]))
             overview = statistics.median(r["overview"] for r in runs[n])
             wall = statistics.median(r["wall"] for r in runs[n])
-            print(
-                f"  overview levels ({runs[n][0]['level_chunks']} of {runs[n][0]['chunks']} "
-                f"chunks, the quality mosaic per level): ~{overview:.1f} s = "
-                f"{overview / wall:.0%} of the wall time (their share of the chunks' worker "
-                "time)"
-            )
+            if runs[n][0]["level_chunks"]:
+                print(
+                    f"  overview levels ({runs[n][0]['level_chunks']} of "
+                    f"{runs[n][0]['chunks']} chunks, the quality mosaic per level): "
+                    f"~{overview:.1f} s = {overview / wall:.0%} of the wall time (their share "
+                    "of the chunks' worker time)"
+                )
         if len(outputs) > 1:
             raise SystemExit("the outputs of different runs differ")
         print("outputs identical across runs and worker counts")
@@ -248,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 speedup = base / statistics.median(r["wall"] for r in runs[n])
                 print(f"{n} workers / {counts[0]}: {speedup:.2f}x")
         for side in [int(s) for s in args.sizes.split(",") if s]:
-            r = run_ours(_plan(collection, args.size, side, args.chunk), 2, Path(tmp) / "s.tif")
+            side_plan = _plan(collection, args.size, side, args.chunk, args.overviews)
+            r = run_ours(side_plan, 2, Path(tmp) / "s.tif")
             print(_line("tiler export, 2 workers", [r]))
         if args.naive_workers and not _have_odc_stac():
             print("naive run skipped: odc-stac is not installed (pip install -e '.[bench]')")
