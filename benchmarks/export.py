@@ -44,7 +44,7 @@ from rasterio.crs import CRS
 
 from tiler.export.chunks import ExportSpec
 from tiler.export.plan import MOSAIC, OVERVIEWS, ExportPlan, Region, plan_export
-from tiler.export.run import export
+from tiler.export.run import export, local_cluster
 
 QUALITY = "-MSK_CLDPRB"
 BANDS = ("B04", "B03", "B02")
@@ -94,9 +94,7 @@ def _plan(
 
 
 def _cluster(workers: int) -> LocalCluster:
-    return LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    return local_cluster(workers, dashboard_address=None)  # tiler export's local cluster
 
 
 def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
@@ -105,7 +103,7 @@ def run_ours(plan: ExportPlan, workers: int, out: Path) -> dict[str, Any]:
         before = client.run(_cpu)
         _reset_peak_rss()
         c0, t0 = _cpu(), time.perf_counter()
-        summary = export(plan, out, client)
+        summary = export(plan, out, client, parts_on_workers=True)  # as tiler export
         wall, client_cpu = time.perf_counter() - t0, _cpu() - c0
         usage = client.run(_usage)
         client_rss = _peak_rss_mb()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tiler.catalog.filters import make_search
 from tiler.catalog.loaders import load_collection
 from tiler.export.chunks import ChunkRunner, ExportError, ExportSpec
 from tiler.export.plan import ExportPlan, Region, plan_export
-from tiler.export.run import ExportInterrupted, Progress, export
+from tiler.export.run import WORKER_MALLOC, ExportInterrupted, Progress, export, local_cluster
 
 #: emulated services or a Dask cluster per test: end to end (pytest -m e2e)
 pytestmark = pytest.mark.e2e
@@ -302,3 +303,24 @@ def test_bad_parameters_are_refused_before_any_work(synthetic):
         plan_export(dataclasses.replace(spec, bands=("zz",)), Region(BBOX, UTM))
     with pytest.raises(ExportError, match="no item"):
         plan_export(spec, Region((0.0, 0.0, 1.0, 1.0)))
+
+
+def test_parts_written_by_the_workers_are_the_bytes_the_client_writes(
+    synthetic, oracle, client, tmp_path
+):
+    path = synthetic["path"]
+    region = Region(BBOX, UTM, CRS.from_epsg(3857), 7.0)
+    plan = plan_export(_spec(path), region, chunk=32, block=32)
+    assert len(plan.windows()) > 9
+    export(plan, tmp_path / "client.tif", client)
+    summary = export(plan, tmp_path / "workers.tif", client, parts_on_workers=True)
+    assert summary.computed == summary.chunks == len(plan.tasks())
+    assert (tmp_path / "workers.tif").read_bytes() == (tmp_path / "client.tif").read_bytes()
+    _check(tmp_path / "workers.tif", _oracle(plan, path, oracle, lambda v: v["q"]))
+
+
+@pytest.mark.e2e
+def test_local_cluster_workers_keep_their_arrays_in_the_heap():
+    with local_cluster(1, dashboard_address=None) as cluster, Client(cluster) as c:
+        environs = c.run(lambda: {k: os.environ.get(k) for k in WORKER_MALLOC})
+    assert list(environs.values()) == [WORKER_MALLOC]

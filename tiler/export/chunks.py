@@ -105,7 +105,9 @@ class ChunkResult:
     Attributes:
         window: the chunk's place in the grid.
         pixels: (bands + 1, rows, cols) in the export's dtype: the output bands' values
-            (0 where masked), then the validity band (255 valid, 0 masked).
+            (0 where masked), then the validity band (255 valid, 0 masked); None once the
+            worker has written them to the chunk's part itself
+            (:func:`tiler.export.parts.compute_part`).
         considered: items the chunk's search selected.
         read: items whose quality was read.
         skipped: items skipped, with the reason.
@@ -113,7 +115,7 @@ class ChunkResult:
     """
 
     window: Window
-    pixels: numpy.ndarray
+    pixels: numpy.ndarray | None
     considered: int = 0
     read: int = 0
     skipped: dict[str, str] = field(default_factory=dict)

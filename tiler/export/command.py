@@ -124,6 +124,14 @@ class _Bar:
     help="Overview levels computed as the quality mosaic at their resolution (what live "
     "tiles compute at that zoom), or decimated from the output by nearest neighbour.",
 )
+@click.option(
+    "--parts-on",
+    type=click.Choice(["workers", "client"]),
+    default=None,
+    help="Who writes the chunks' parts: the workers (the default on a local cluster; with "
+    "--scheduler only if the workers share this machine's file system at the output's "
+    "path) or the client (the default with --scheduler: the pixels travel to it).",
+)
 @click.option("--resume", is_flag=True, help="Finish an interrupted export of the same output.")
 def export(
     sources: tuple[str, ...],
@@ -143,6 +151,7 @@ def export(
     workers: int | None,
     chunk: int,
     overviews: str,
+    parts_on: str | None,
     resume: bool,
 ) -> None:
     """Export the quality mosaic of a region as a Cloud Optimized GeoTIFF, on Dask.
@@ -202,7 +211,14 @@ def export(
         click.echo(f"dashboard: {link}" if link else "dashboard: none (install bokeh)")
         bar = _Bar(len(tasks))
         try:
-            summary = run(plan, output, client, resume=resume, on_progress=bar)
+            summary = run(
+                plan,
+                output,
+                client,
+                resume=resume,
+                on_progress=bar,
+                parts_on_workers=(parts_on or ("client" if scheduler else "workers")) == "workers",
+            )
         except ExportInterrupted as exc:
             bar.close()
             click.echo(f"\n{exc}", err=True)

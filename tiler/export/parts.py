@@ -13,19 +13,21 @@ its overviews) and the folder is removed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+import numpy
 import rasterio
 
-from tiler.export.chunks import ChunkResult, ExportError
-from tiler.export.grid import OutputGrid, Window
+from tiler.export.chunks import ChunkResult, ExportError, ExportSpec, run_chunk
+from tiler.export.grid import ChunkGrid, OutputGrid, Window
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,49 @@ _VRT_TYPES = {
 def part_key(level: int, window: Window) -> str:
     """The name of a chunk's part: its window's key, after ``L{level}_`` for an overview."""
     return window.key if level == 0 else f"L{level}_{window.key}"
+
+
+def write_part(path: Path, pixels: numpy.ndarray, chunk: ChunkGrid, block: int) -> None:
+    """Write a chunk's pixels as its part: under a temporary name, then renamed."""
+    count, height, width = pixels.shape
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count,
+        "dtype": pixels.dtype.name,
+        "crs": chunk.crs,
+        "transform": chunk.transform,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": "deflate",
+        "zlevel": 1,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(pixels)
+    os.replace(tmp, path)
+
+
+def compute_part(
+    spec: ExportSpec,
+    chunk: ChunkGrid,
+    window: Window,
+    dtype: str,
+    positions: Mapping[str, int],
+    path: Path,
+    block: int,
+) -> ChunkResult:
+    """The Dask task of a chunk whose worker writes the chunk's part itself.
+
+    For workers that share the client's file system (a local cluster): the pixels never
+    travel to the client, which only records the part.
+    """
+    result = run_chunk(spec, chunk, window, dtype, positions)
+    if result.pixels is not None:
+        write_part(path, result.pixels, chunk, block)
+    return dataclasses.replace(result, pixels=None)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -124,32 +169,19 @@ class PartStore:
         return records
 
     def write(self, result: ChunkResult, grid: OutputGrid, level: int = 0) -> dict[str, Any]:
-        """Write a chunk's part, then record it in the manifest; its record.
+        """Write a chunk's part (unless its worker did), then record it; its record.
 
         ``grid`` is the grid of overview ``level`` (0: the output's grid).
         """
         window = result.window
-        count, height, width = result.pixels.shape
-        chunk = grid.chunk(window)
-        profile = {
-            "driver": "GTiff",
-            "width": width,
-            "height": height,
-            "count": count,
-            "dtype": result.pixels.dtype.name,
-            "crs": grid.crs,
-            "transform": chunk.transform,
-            "tiled": True,
-            "blockxsize": self.block,
-            "blockysize": self.block,
-            "compress": "deflate",
-            "zlevel": 1,
-        }
-        path = self.part(window, level)
-        tmp = path.with_name(path.name + ".tmp")
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(result.pixels)
-        os.replace(tmp, path)
+        if result.pixels is not None:
+            write_part(self.part(window, level), result.pixels, grid.chunk(window), self.block)
+        elif not self.part(window, level).exists():
+            raise ExportError(
+                f"the part of chunk {part_key(level, window)} is not in {self.folder}: "
+                "the workers do not share the client's file system (write the parts in "
+                "the client)"
+            )
         record: dict[str, Any] = {
             "level": level,
             "window": {

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dask.config
 from distributed import Client, Future, LocalCluster, as_completed
 
 from tiler.export.chunks import ChunkResult, run_chunk
 from tiler.export.cog import write_output
-from tiler.export.parts import PartStore, part_key
+from tiler.export.parts import PartStore, compute_part, part_key
 from tiler.export.plan import ExportPlan
 
 logger = logging.getLogger(__name__)
@@ -129,14 +130,31 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
         finally:
             client.close()
         return
-    n = workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         yield client
+
+
+#: malloc of a local cluster's workers: a chunk's arrays (tens of MB) reused from the heap.
+#: Dask's default trim threshold (64 kB) and glibc's mmap threshold return them to the
+#: kernel after every chunk, and the next chunk's arrays fault every page in again (most
+#: of a worker's time went to the kernel); memory per worker stays bounded by the chunk.
+WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_MMAP_THRESHOLD_": str(1 << 25)}
+
+
+def local_cluster(workers: int | None = None, dashboard_address: str | None = ":0") -> LocalCluster:
+    """A local cluster of ``workers`` processes (default: one per core), one thread each.
+
+    The engine reads with its own threads; the workers' malloc is :data:`WORKER_MALLOC`.
+    """
+    n = workers or os.cpu_count() or 1
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_MALLOC}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        return LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=dashboard_address,
+        )
 
 
 def dashboard(client: Client) -> str | None:
@@ -158,6 +176,9 @@ class Exporter:
         client: the Dask client.
         on_progress: called after each part is written (in the client).
         in_flight: chunks submitted at once (default: two per worker thread, and two).
+        parts_on_workers: the workers write the chunks' parts themselves (their file system
+            is the client's, as on a local cluster), instead of sending the pixels to the
+            client to write.
     """
 
     def __init__(
@@ -167,8 +188,10 @@ class Exporter:
         client: Client,
         on_progress: Callable[[Progress], None] | None = None,
         in_flight: int | None = None,
+        parts_on_workers: bool = False,
     ) -> None:
         self.plan = plan
+        self.parts_on_workers = parts_on_workers
         self.output = output
         self.client = client
         self.on_progress = on_progress
@@ -205,13 +228,16 @@ class Exporter:
             if task is None:
                 return
             level, window = task
+            args: tuple[Any, ...] = (plan.spec, grids[level].chunk(window), window)
+            args += (plan.dtype, positions)
+            if self.parts_on_workers:
+                task_function: Callable[..., ChunkResult] = compute_part
+                args += (self.store.part(window, level).absolute(), plan.block)
+            else:
+                task_function = run_chunk
             future = self.client.submit(
-                run_chunk,
-                plan.spec,
-                grids[level].chunk(window),
-                window,
-                plan.dtype,
-                positions,
+                task_function,
+                *args,
                 # a fresh key: never a cancelled task's
                 key=f"chunk-{part_key(level, window)}-{uuid.uuid4().hex}",
                 pure=False,
