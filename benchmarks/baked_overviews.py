@@ -42,7 +42,7 @@ from typing import Any
 import morecantile
 import numpy
 import support_path  # noqa: F401 - puts tests/ on sys.path for support
-from generate import EPSG, RES, generate_scenes, grid_origin
+from generate import EPSG, RES, centre_square, generate_scenes
 from rasterio.crs import CRS
 from rasterio.warp import transform, transform_bounds
 from rio_tiler.io import Reader
@@ -64,14 +64,6 @@ QUALITY = "-MSK_CLDPRB"
 BANDS = ("B04", "B03", "B02")
 WMQ = morecantile.tms.get("WebMercatorQuad")
 VARIANTS = ("nearest", "average", "mosaic")
-
-
-def _region(size: int, pixels: int) -> tuple[float, float, float, float]:
-    """A square of ``pixels`` at 10 m around the centre of the generated ``size`` grid."""
-    x0, y0 = grid_origin(size)
-    cx, cy = x0 + size * RES / 2, y0 - size * RES / 2
-    half = pixels * RES / 2
-    return (cx - half, cy - half, cx + half, cy + half)
 
 
 def build(
@@ -176,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     collection = generate_scenes(scenes=args.scenes, size=args.size, realistic=True, **kwargs)
     print(f"collection {collection}: {args.scenes} items; load {os.getloadavg()}")
     spec = ExportSpec((str(collection),), "s2-synthetic", QUALITY, BANDS)
-    region = Region(_region(args.size, args.region), CRS.from_epsg(EPSG))
+    region = Region(centre_square(args.size, args.region), CRS.from_epsg(EPSG))
     with tempfile.TemporaryDirectory() as tmp:
         cogs, cost = build(spec, region, Path(tmp), args.chunk, 512)
         with Reader(str(cogs["nearest"])) as src:

@@ -39,7 +39,7 @@ from typing import Any
 
 import rasterio
 from distributed import Client, LocalCluster
-from generate import DEFAULT_DIR, EPSG, RES, generate_scenes, grid_origin
+from generate import DEFAULT_DIR, EPSG, centre_square, generate_scenes
 from rasterio.crs import CRS
 
 from tiler.export.chunks import ExportSpec
@@ -77,19 +77,11 @@ def _cpu() -> float:
     return _usage()[1]
 
 
-def _region(size: int, pixels: int) -> tuple[float, float, float, float]:
-    """A square of ``pixels`` at 10 m around the centre of the generated ``size`` grid."""
-    x0, y0 = grid_origin(size)
-    cx, cy = x0 + size * RES / 2, y0 - size * RES / 2
-    half = pixels * RES / 2
-    return (cx - half, cy - half, cx + half, cy + half)
-
-
 def _plan(
     collection: Path, size: int, pixels: int, chunk: int, overviews: str = MOSAIC
 ) -> ExportPlan:
     spec = ExportSpec((str(collection),), "s2-synthetic", QUALITY, BANDS)
-    region = Region(_region(size, pixels), CRS.from_epsg(EPSG))
+    region = Region(centre_square(size, pixels), CRS.from_epsg(EPSG))
     return plan_export(spec, region, chunk=chunk, overviews=overviews)
 
 

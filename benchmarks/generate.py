@@ -114,6 +114,14 @@ def grid_origin(size: int) -> tuple[float, float]:
     return round((xs[0] - half) / 20) * 20, round((ys[0] + half) / 20) * 20
 
 
+def centre_square(size: int, pixels: int) -> tuple[float, float, float, float]:
+    """A square of ``pixels`` at 10 m around the centre of the generated ``size`` grid."""
+    x0, y0 = grid_origin(size)
+    cx, cy = x0 + size * RES / 2, y0 - size * RES / 2
+    half = pixels * RES / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
 def grid_transform(size: int, res: float) -> Affine:
     """Geotransform of the grid at resolution ``res``."""
     x0, y0 = grid_origin(size)

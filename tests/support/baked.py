@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from tiler.export.chunks import ChunkRunner, ExportSpec
 from tiler.export.cog import write_output
@@ -47,16 +48,12 @@ def compute_parts(
     return plan, store, seconds
 
 
-def bake(
-    spec: ExportSpec,
-    region: Region,
-    output: Path,
-    chunk: int = 32,
-    block: int = 32,
-    overviews: str = MOSAIC,
-) -> ExportPlan:
-    """Export ``spec`` over ``region`` to the COG ``output``, chunk by chunk; its plan."""
-    plan, store, _ = compute_parts(spec, region, output, chunk, block, overviews)
+def bake(spec: ExportSpec, region: Region, output: Path, **options: Any) -> ExportPlan:
+    """Export ``spec`` over ``region`` to the COG ``output``, chunk by chunk; its plan.
+
+    ``options``: those of :func:`compute_parts` (chunk, block, overviews).
+    """
+    plan, store, _ = compute_parts(spec, region, output, **options)
     write_output(plan, store, output)
     store.remove()
     return plan

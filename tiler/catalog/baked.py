@@ -24,6 +24,8 @@ from tiler.catalog.filters import Search, SortKey, compile_filter, parse_rfc3339
 #: the tags' prefix; FORMAT is the version of this layout
 PREFIX = "TILER_"
 FORMAT = "1"
+#: the validity band's values (the band after the output bands of an export)
+VALID, MASKED = 255, 0
 #: the default order of every catalogue (item id ascending always breaks ties last)
 _DEFAULT_ORDER = (SortKey("datetime"),)
 

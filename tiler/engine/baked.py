@@ -3,8 +3,9 @@
 A baked COG holds the output bands' raw values, then a validity band (255 valid, 0
 masked); its band descriptions are the band names. A tile is read with rio-tiler's
 ``Reader.tile`` at nearest resampling (every output pixel is one pixel of the COG or of
-one of its nearest-decimated overviews: all bands of one winner, never a blend), the
-validity band giving the mask. Files are opened through the engine's dataset cache, so a
+one of its overviews, each the quality mosaic at its level's resolution or decimated by
+nearest neighbour: all bands of one winner, never a blend), the validity band giving the
+mask. Files are opened through the engine's dataset cache, so a
 remote URL is signed by the engine's credentials like any other read.
 """
 
@@ -21,7 +22,7 @@ from rio_tiler.errors import RioTilerError, TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 
-from tiler.catalog.baked import BakedLayer, BakedLayerError
+from tiler.catalog.baked import VALID, BakedLayer, BakedLayerError
 from tiler.catalog.models import Item
 from tiler.engine.datasets import DatasetCache
 from tiler.engine.grids import TileGrid
@@ -30,8 +31,6 @@ from tiler.errors import TilerError
 
 logger = logging.getLogger(__name__)
 
-#: the validity band's value of a valid pixel
-VALID = 255
 #: the type of each derived band in live tiles (:func:`tiler.engine.outputs.compose`)
 _DERIVED_TYPES = dict.fromkeys(DERIVED, "float64") | {INDEX: "int32"}
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy
 from shapely.geometry.base import BaseGeometry
 
+from tiler.catalog.baked import MASKED, VALID
 from tiler.catalog.base import Catalog, ItemPage
 from tiler.catalog.filters import Search, make_search
 from tiler.catalog.models import CollectionInfo, Item
@@ -39,9 +40,6 @@ from tiler.export.grid import ChunkGrid, Window
 from tiler.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-#: the validity band's values
-VALID, MASKED = 255, 0
 
 
 class ExportError(RuntimeError):
