@@ -11,6 +11,7 @@ visualisation.
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -245,3 +246,14 @@ def test_a_layer_that_cannot_be_opened_stops_the_start(synthetic, tmp_path, cog)
             create_app(settings)
     with pytest.raises(BakedLayerError, match="collection 'test', which is not served"):
         create_app(Settings(baked={"x": str(cog)}), catalogs={})
+
+
+def test_a_signed_url_that_cannot_be_opened_keeps_its_token_out_of_the_message(synthetic):
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    href = f"http://127.0.0.1:{port}/summer.tif?sv=2021&sig=SECRETSIGNATURE"
+    settings = Settings(collections=[synthetic["path"]], baked={"x": href})
+    with pytest.raises(BakedLayerError, match="cannot open") as info:
+        create_app(settings)
+    assert "SECRETSIGNATURE" not in str(info.value)

@@ -55,7 +55,8 @@ def open_layers(hrefs: Mapping[str, str], datasets: DatasetCache) -> list[BakedL
                 bounds = transform_bounds(ds.crs, WGS84_CRS, *ds.bounds, densify_pts=21)
                 dtype = ds.dtypes[0]
         except (RasterioError, OSError, TilerError) as exc:
-            raise BakedLayerError(f"baked layer {name!r}: cannot open {href}: {exc}") from exc
+            text = datasets.credentials.scrub(f"cannot open {href}: {exc}")  # signed URLs
+            raise BakedLayerError(f"baked layer {name!r}: {text}") from exc
         layer = BakedLayer.from_tags(name, href, tags, bounds, dtype)
         if descriptions != (*layer.bands, "valid"):
             raise BakedLayerError(
@@ -147,7 +148,8 @@ def read_tile(
     except TileOutsideBounds:
         return None
     except (RasterioError, RioTilerError, OSError, TilerError) as exc:
-        raise BakedLayerError(f"baked layer {layer.name!r} cannot be read: {exc}") from exc
+        text = datasets.credentials.scrub(str(exc))  # GDAL names the signed URL
+        raise BakedLayerError(f"baked layer {layer.name!r} cannot be read: {text}") from exc
     data = numpy.ma.getdata(image.array)
     # the validity band alone: rio-tiler masks every band of a file with an alpha band
     # when the alpha band itself is read; outside the file the warp fills it with 0
